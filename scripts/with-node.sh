@@ -20,4 +20,5 @@ if [[ ! -d "$ROOT/node_modules" || "$ROOT/package-lock.json" -nt "$ROOT/node_mod
   log "installing npm dependencies (npm ci)"
   (cd "$ROOT" && npm ci --no-audit --no-fund >&2)
 fi
-exec "$@"
+# Sourced: leave the prepared environment to the caller; run: replace this shell.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then exec "$@"; fi

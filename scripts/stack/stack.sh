@@ -80,7 +80,7 @@ PROPS
   "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DIR/server.properties" >"$logf" 2>&1 \
     || die "format kafka storage" "StorageTool format failed" "$logf"
   log "starting kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT"
-  setsid nohup "${jvm[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" >>"$logf" 2>&1 </dev/null &
+  setsid nohup "${jvm[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" >>"$logf" 2>&1 </dev/null 9>&- &
   echo $! >"$KAFKA_DIR/pid"
 }
 
@@ -108,7 +108,7 @@ etcd_up() {
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "stack=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --log-level warn \
-    >"$logf" 2>&1 </dev/null &
+    >"$logf" 2>&1 </dev/null 9>&- &
   echo $! >"$ETCD_DIR/pid"
   wait_for "$step" "$READY_TIMEOUT" "$logf" etcd_healthy
 }
@@ -158,7 +158,7 @@ apiserver_up() {
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$APISERVER_DIR/sa.pub" \
     --service-account-signing-key-file "$APISERVER_DIR/sa.key" \
     --enable-priority-and-fairness=false --profiling=false --v=1 \
-    >"$logf" 2>&1 </dev/null &
+    >"$logf" 2>&1 </dev/null 9>&- &
   echo $! >"$APISERVER_DIR/pid"
   write_kubeconfig
 }

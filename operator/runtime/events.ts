@@ -1,0 +1,75 @@
+/**
+ * Kubernetes Events for what the operator does and what goes wrong, visible in
+ * `kubectl describe` and `kubectl events`. Repeats of the same event for the
+ * same object are folded into one Event whose count rises, as kubelet does,
+ * so a retry loop cannot flood the API server.
+ */
+import * as k8s from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
+import type { Logger } from "./log.ts";
+
+export interface InvolvedObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+}
+
+export type EventType = "Normal" | "Warning";
+
+export class EventRecorder {
+  private readonly recent = new Map<string, { name: string; count: number; firstTimestamp: Date }>();
+
+  constructor(
+    private readonly core: k8s.CoreV1Api,
+    private readonly component: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Records an Event; never throws (an Event is worth less than the reconcile that raised it). */
+  async record(obj: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+    const namespace = obj.metadata.namespace ?? "default";
+    const dedupeKey = `${obj.metadata.uid}|${type}|${reason}|${message}`;
+    const now = new Date();
+    const seen = this.recent.get(dedupeKey);
+    try {
+      if (seen) {
+        seen.count++;
+        await this.core.patchNamespacedEvent(
+          {
+            name: seen.name,
+            namespace,
+            body: { count: seen.count, lastTimestamp: now },
+          },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+        );
+        return;
+      }
+      const name = `${obj.metadata.name}.${randomBytes(6).toString("hex")}`;
+      await this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name, namespace },
+          involvedObject: {
+            apiVersion: obj.apiVersion,
+            kind: obj.kind,
+            name: obj.metadata.name,
+            namespace,
+            uid: obj.metadata.uid,
+          },
+          type,
+          reason,
+          message,
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          source: { component: this.component },
+          reportingComponent: this.component,
+        },
+      });
+      this.recent.set(dedupeKey, { name, count: 1, firstTimestamp: now });
+      if (this.recent.size > 10_000) this.recent.delete(this.recent.keys().next().value as string);
+    } catch (err) {
+      this.log.warn({ err, reason, object: `${namespace}/${obj.metadata.name}` }, "could not record a Kubernetes Event");
+    }
+  }
+}

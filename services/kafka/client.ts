@@ -1,0 +1,453 @@
+/**
+ * The one Kafka module. Every Kafka access in Eventloom goes through here, so
+ * the client library (kafkajs today) can be swapped without touching callers:
+ * nothing outside this folder imports `kafkajs`, and no kafkajs type leaks out.
+ *
+ * kafkajs has had no release since 2023 and has open consumer and transaction
+ * bugs; this module does not use its transactions. Producers write with
+ * `acks=all` (-1) so a resolved `send` means the record is durably replicated.
+ */
+import { Kafka, logLevel as KafkaLogLevel, CompressionTypes } from "kafkajs";
+import type { Admin, Consumer, Producer, IHeaders, KafkaMessage, LogEntry } from "kafkajs";
+
+export interface KafkaConfig {
+  /** Bootstrap brokers, e.g. `["127.0.0.1:19092"]`. */
+  brokers: string[];
+  clientId: string;
+  /** How long to wait for a TCP connection to a broker, ms. */
+  connectionTimeoutMs?: number;
+  /** How long a single request may take, ms. */
+  requestTimeoutMs?: number;
+  /** Retries of a failed request before an error surfaces to the caller. */
+  retries?: number;
+  /** Receives the client's warnings and errors (defaults to silence). */
+  onLog?: (level: "error" | "warn" | "info", message: string, extra: Record<string, unknown>) => void;
+}
+
+/** Header values as they travel on the wire: raw bytes, or strings on the way in. */
+export type RecordHeaders = Record<string, Buffer | string | undefined>;
+
+export interface OutgoingRecord {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: RecordHeaders;
+  partition?: number;
+}
+
+export interface IncomingRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Raw header bytes exactly as produced (verification runs on these). */
+  headers: Record<string, Buffer | undefined>;
+  timestamp: string;
+}
+
+export interface SentRecordMetadata {
+  topic: string;
+  partition: number;
+  /** Base offset assigned by the broker. */
+  offset: string;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  configs?: Record<string, string>;
+}
+
+export interface TopicDescription {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+}
+
+export interface PartitionOffsets {
+  partition: number;
+  /** First offset still in the log (raised by retention). */
+  logStart: bigint;
+  /** Offset the next record will get. */
+  logEnd: bigint;
+}
+
+export interface CommittedOffset {
+  partition: number;
+  /** null when the group never committed on this partition. */
+  offset: bigint | null;
+}
+
+/** Thrown when the cluster cannot be reached or did not answer in time. */
+export class KafkaUnavailableError extends Error {
+  override readonly name = "KafkaUnavailableError";
+}
+
+const TRANSIENT_ERROR_NAMES = new Set([
+  "KafkaJSConnectionError",
+  "KafkaJSConnectionClosedError",
+  "KafkaJSNumberOfRetriesExceeded",
+  "KafkaJSRequestTimeoutError",
+  "KafkaJSBrokerNotFound",
+  "KafkaJSLockTimeout",
+  "KafkaJSNonRetriableError",
+]);
+
+/** Wraps a client error so callers can tell "Kafka is down" from "you asked for something invalid". */
+export function classifyKafkaError(err: unknown, what: string): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const causeName = (e as { cause?: { name?: string } }).cause?.name;
+  if (TRANSIENT_ERROR_NAMES.has(e.name) || (causeName !== undefined && TRANSIENT_ERROR_NAMES.has(causeName))) {
+    return new KafkaUnavailableError(`Kafka did not answer while trying to ${what}: ${e.message}`, { cause: e });
+  }
+  return new Error(`Kafka refused to ${what}: ${e.message}`, { cause: e });
+}
+
+function toHeaders(headers: RecordHeaders | undefined): IHeaders | undefined {
+  if (!headers) return undefined;
+  const out: IHeaders = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function fromHeaders(headers: IHeaders | undefined): Record<string, Buffer | undefined> {
+  const out: Record<string, Buffer | undefined> = {};
+  if (!headers) return out;
+  for (const [k, v] of Object.entries(headers)) {
+    // Kafka allows repeated header keys; CloudEvents does not, the last one wins.
+    const one = Array.isArray(v) ? v[v.length - 1] : v;
+    out[k] = one === undefined ? undefined : Buffer.isBuffer(one) ? one : Buffer.from(one);
+  }
+  return out;
+}
+
+function toIncoming(topic: string, partition: number, m: KafkaMessage): IncomingRecord {
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key,
+    value: m.value,
+    headers: fromHeaders(m.headers),
+    timestamp: m.timestamp,
+  };
+}
+
+export class KafkaClient {
+  private readonly kafka: Kafka;
+
+  constructor(readonly config: KafkaConfig) {
+    if (config.brokers.length === 0) throw new Error("KafkaConfig.brokers is empty: set KAFKA_BROKERS");
+    const onLog = config.onLog;
+    this.kafka = new Kafka({
+      clientId: config.clientId,
+      brokers: config.brokers,
+      connectionTimeout: config.connectionTimeoutMs ?? 3000,
+      requestTimeout: config.requestTimeoutMs ?? 30000,
+      retry: { retries: config.retries ?? 5, initialRetryTime: 100, maxRetryTime: 2000 },
+      logLevel: onLog ? KafkaLogLevel.WARN : KafkaLogLevel.NOTHING,
+      logCreator: () => (entry: LogEntry) => {
+        if (!onLog) return;
+        const level = entry.level === KafkaLogLevel.ERROR ? "error" : entry.level === KafkaLogLevel.WARN ? "warn" : "info";
+        const { message, ...extra } = entry.log;
+        onLog(level, `${entry.namespace}: ${message}`, extra);
+      },
+    });
+  }
+
+  /** An admin session; connect() before use and close() after. */
+  admin(): KafkaAdmin {
+    return new KafkaAdmin(this.kafka.admin());
+  }
+
+  producer(opts: { idempotent?: boolean } = {}): KafkaProducer {
+    return new KafkaProducer(
+      this.kafka.producer({
+        idempotent: opts.idempotent ?? false,
+        allowAutoTopicCreation: false,
+        // Idempotent producers must keep one request in flight per connection in kafkajs.
+        maxInFlightRequests: opts.idempotent ? 1 : 5,
+      }),
+    );
+  }
+
+  consumer(opts: {
+    groupId: string;
+    sessionTimeoutMs?: number;
+    heartbeatIntervalMs?: number;
+    maxWaitTimeMs?: number;
+  }): KafkaConsumer {
+    return new KafkaConsumer(
+      this.kafka.consumer({
+        groupId: opts.groupId,
+        allowAutoTopicCreation: false,
+        sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
+        heartbeatInterval: opts.heartbeatIntervalMs ?? 1_000,
+        maxWaitTimeInMs: opts.maxWaitTimeMs ?? 100,
+        retry: { retries: 10 },
+      }),
+    );
+  }
+}
+
+export class KafkaAdmin {
+  constructor(private readonly admin: Admin) {}
+
+  async connect(): Promise<void> {
+    try {
+      await this.admin.connect();
+    } catch (err) {
+      throw classifyKafkaError(err, "connect the admin client");
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.admin.disconnect();
+  }
+
+  async brokers(): Promise<Array<{ nodeId: number; host: string; port: number }>> {
+    try {
+      return (await this.admin.describeCluster()).brokers;
+    } catch (err) {
+      throw classifyKafkaError(err, "describe the cluster");
+    }
+  }
+
+  async listTopics(): Promise<string[]> {
+    try {
+      return await this.admin.listTopics();
+    } catch (err) {
+      throw classifyKafkaError(err, "list topics");
+    }
+  }
+
+  /** Describes the named topics that exist; missing names are left out. */
+  async describeTopics(names: string[]): Promise<TopicDescription[]> {
+    if (names.length === 0) return [];
+    const existing = new Set(await this.listTopics());
+    const wanted = names.filter((n) => existing.has(n));
+    if (wanted.length === 0) return [];
+    try {
+      const { topics } = await this.admin.fetchTopicMetadata({ topics: wanted });
+      return topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.length,
+        replicationFactor: t.partitions[0]?.replicas.length ?? 0,
+      }));
+    } catch (err) {
+      throw classifyKafkaError(err, `describe topics ${wanted.join(", ")}`);
+    }
+  }
+
+  /** Current values of the named configs of a topic (only those asked for). */
+  async topicConfigs(topic: string, names: string[]): Promise<Record<string, string | null>> {
+    try {
+      const res = await this.admin.describeConfigs({
+        resources: [{ type: 2 /* TOPIC */, name: topic, configNames: names }],
+        includeSynonyms: false,
+      });
+      const out: Record<string, string | null> = {};
+      for (const entry of res.resources[0]?.configEntries ?? []) out[entry.configName] = entry.configValue;
+      return out;
+    } catch (err) {
+      throw classifyKafkaError(err, `describe configs of topic ${topic}`);
+    }
+  }
+
+  async createTopics(topics: TopicSpec[]): Promise<void> {
+    if (topics.length === 0) return;
+    try {
+      await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: topics.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor: t.replicationFactor,
+          configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    } catch (err) {
+      throw classifyKafkaError(err, `create topics ${topics.map((t) => t.name).join(", ")}`);
+    }
+  }
+
+  async increasePartitions(topic: string, count: number): Promise<void> {
+    try {
+      await this.admin.createPartitions({ topicPartitions: [{ topic, count }] });
+    } catch (err) {
+      throw classifyKafkaError(err, `raise the partitions of ${topic} to ${count}`);
+    }
+  }
+
+  /**
+   * Sets a topic's dynamic configs. This is the non-incremental AlterConfigs:
+   * configs not named return to the broker default, so pass the whole desired set.
+   */
+  async setTopicConfigs(topic: string, configs: Record<string, string>): Promise<void> {
+    try {
+      await this.admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: 2 /* TOPIC */,
+            name: topic,
+            configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
+          },
+        ],
+      });
+    } catch (err) {
+      throw classifyKafkaError(err, `alter configs of ${topic}`);
+    }
+  }
+
+  async deleteTopics(names: string[]): Promise<void> {
+    if (names.length === 0) return;
+    try {
+      await this.admin.deleteTopics({ topics: names, timeout: 10_000 });
+    } catch (err) {
+      throw classifyKafkaError(err, `delete topics ${names.join(", ")}`);
+    }
+  }
+
+  async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
+    try {
+      const res = await this.admin.fetchTopicOffsets(topic);
+      return res
+        .map((p) => ({ partition: p.partition, logStart: BigInt(p.low), logEnd: BigInt(p.high) }))
+        .sort((a, b) => a.partition - b.partition);
+    } catch (err) {
+      throw classifyKafkaError(err, `fetch offsets of ${topic}`);
+    }
+  }
+
+  async committedOffsets(groupId: string, topic: string): Promise<CommittedOffset[]> {
+    try {
+      const res = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+      return (res[0]?.partitions ?? []).map((p) => ({
+        partition: p.partition,
+        offset: p.offset === "-1" || p.offset === "" ? null : BigInt(p.offset),
+      }));
+    } catch (err) {
+      throw classifyKafkaError(err, `fetch committed offsets of group ${groupId} on ${topic}`);
+    }
+  }
+}
+
+export class KafkaProducer {
+  constructor(private readonly producer: Producer) {}
+
+  async connect(): Promise<void> {
+    try {
+      await this.producer.connect();
+    } catch (err) {
+      throw classifyKafkaError(err, "connect the producer");
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+  }
+
+  /** Writes records with acks=all; resolves only once every in-sync replica has them. */
+  async send(topic: string, records: OutgoingRecord[]): Promise<SentRecordMetadata[]> {
+    try {
+      const res = await this.producer.send({
+        topic,
+        acks: -1,
+        compression: CompressionTypes.None,
+        messages: records.map((r) => {
+          const headers = toHeaders(r.headers);
+          return {
+            key: r.key ?? null,
+            value: r.value,
+            ...(headers ? { headers } : {}),
+            ...(r.partition !== undefined ? { partition: r.partition } : {}),
+          };
+        }),
+      });
+      return res.map((m) => ({ topic: m.topicName, partition: m.partition, offset: m.baseOffset ?? "" }));
+    } catch (err) {
+      throw classifyKafkaError(err, `write ${records.length} record(s) to ${topic}`);
+    }
+  }
+}
+
+export interface BatchContext {
+  /** Marks a record processed; its offset + 1 is committed with the next commit. */
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+export class KafkaConsumer {
+  constructor(private readonly consumer: Consumer) {}
+
+  async connect(): Promise<void> {
+    try {
+      await this.consumer.connect();
+    } catch (err) {
+      throw classifyKafkaError(err, "connect the consumer");
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+
+  async subscribe(topics: string[], fromBeginning = true): Promise<void> {
+    await this.consumer.subscribe({ topics, fromBeginning });
+  }
+
+  /** Calls `handle` for each record, one partition at a time in order, committing after each. */
+  async runEach(handle: (record: IncomingRecord) => Promise<void>, opts: { partitionsConsumedConcurrently?: number } = {}): Promise<void> {
+    await this.consumer.run({
+      partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
+      eachMessage: async ({ topic, partition, message }) => handle(toIncoming(topic, partition, message)),
+    });
+  }
+
+  /** Calls `handle` with whole batches; the handler resolves offsets itself. */
+  async runBatches(
+    handle: (records: IncomingRecord[], ctx: BatchContext) => Promise<void>,
+    opts: { partitionsConsumedConcurrently?: number } = {},
+  ): Promise<void> {
+    await this.consumer.run({
+      partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const records = batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m));
+        await handle(records, { resolveOffset, heartbeat, isRunning, isStale });
+      },
+    });
+  }
+
+  /** Resolves once the consumer has joined its group and been assigned partitions. */
+  onceJoined(): Promise<void> {
+    return new Promise((resolve) => {
+      const remove = this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+        remove();
+        resolve();
+      });
+    });
+  }
+
+  pause(topic: string, partitions?: number[]): void {
+    this.consumer.pause([{ topic, ...(partitions ? { partitions } : {}) }]);
+  }
+
+  resume(topic: string, partitions?: number[]): void {
+    this.consumer.resume([{ topic, ...(partitions ? { partitions } : {}) }]);
+  }
+}
+
+/** Parses `KAFKA_BROKERS` ("host:port,host:port"). */
+export function brokersFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const raw = env.KAFKA_BROKERS ?? "";
+  const brokers = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (brokers.length === 0) {
+    throw new Error('KAFKA_BROKERS is not set: give the bootstrap brokers, e.g. KAFKA_BROKERS=127.0.0.1:19092 (see `npm run stack -- env`)');
+  }
+  return brokers;
+}

@@ -1,0 +1,125 @@
+/**
+ * Proves the wiring of the local stack end to end: the real kube-apiserver
+ * serves a CustomResourceDefinition created through @kubernetes/client-node and
+ * the real kubectl reads the custom resource back; the real Kafka broker
+ * creates a topic and carries a record from a producer to a consumer.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import * as k8s from "@kubernetes/client-node";
+import { eventually, kafka, kubeConfig, kubectl, stack, uniqueName } from "./support/stack.ts";
+import type { IncomingRecord } from "../../services/kafka/client.ts";
+
+describe("the local stack", () => {
+  it("serves a Kubernetes API of version 1.34 or newer that kubectl can read", async () => {
+    const res = await kubectl(["version", "-o", "json"]);
+    expect(res.stderr).toBe("");
+    const version = JSON.parse(res.stdout) as { serverVersion: { major: string; minor: string; gitVersion: string } };
+    expect(Number(version.serverVersion.major)).toBe(1);
+    expect(Number.parseInt(version.serverVersion.minor, 10)).toBeGreaterThanOrEqual(34);
+    const ready = await kubectl(["get", "--raw", "/readyz"]);
+    expect(ready.stdout.trim()).toBe("ok");
+  });
+
+  it("creates a CRD and a custom resource through client-node, and kubectl reads it back", async () => {
+    const group = "stacktest.eventloom.io";
+    const plural = uniqueName("widgets").replace("-", "");
+    const kc = kubeConfig();
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    const crdName = `${plural}.${group}`;
+    await ext.createCustomResourceDefinition({
+      body: {
+        apiVersion: "apiextensions.k8s.io/v1",
+        kind: "CustomResourceDefinition",
+        metadata: { name: crdName },
+        spec: {
+          group,
+          scope: "Namespaced",
+          names: { plural, singular: plural.slice(0, -1), kind: "Widget" + plural.slice(7), listKind: "WidgetList" + plural.slice(7) },
+          versions: [
+            {
+              name: "v1",
+              served: true,
+              storage: true,
+              schema: {
+                openAPIV3Schema: {
+                  type: "object",
+                  properties: { spec: { type: "object", properties: { size: { type: "integer" } } } },
+                },
+              },
+            },
+          ],
+        },
+      },
+    });
+    try {
+      await eventually("the CRD to be Established", async () => {
+        const crd = await ext.readCustomResourceDefinition({ name: crdName });
+        return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True") ? true : undefined;
+      });
+      const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+      // Discovery of a new group can lag Established by a moment: poll the create.
+      await eventually("the custom resource to be created", async () =>
+        custom.createNamespacedCustomObject({
+          group,
+          version: "v1",
+          namespace: "default",
+          plural,
+          body: { apiVersion: `${group}/v1`, kind: "Widget" + plural.slice(7), metadata: { name: "w1" }, spec: { size: 7 } },
+        }),
+      );
+      const got = await eventually("kubectl to read the custom resource", async () => {
+        const res = await kubectl(["get", `${plural}.${group}`, "w1", "-n", "default", "-o", "json"]);
+        return res.code === 0 ? (JSON.parse(res.stdout) as { spec: { size: number } }) : undefined;
+      });
+      expect(got.spec.size).toBe(7);
+    } finally {
+      await ext.deleteCustomResourceDefinition({ name: crdName });
+    }
+  });
+
+  describe("kafka", () => {
+    const client = kafka();
+    const admin = client.admin();
+    const topic = uniqueName("stack-test");
+    afterAll(async () => {
+      await admin.deleteTopics([topic]).catch(() => undefined);
+      await admin.close();
+    });
+
+    it("has one broker at KAFKA_BROKERS", async () => {
+      await admin.connect();
+      const brokers = await admin.brokers();
+      expect(brokers).toHaveLength(1);
+      expect(`${brokers[0]?.host}:${brokers[0]?.port}`).toBe(stack().kafkaBrokers);
+    });
+
+    it("creates a topic and carries a record from producer to consumer with its headers", async () => {
+      await admin.createTopics([{ name: topic, partitions: 2, replicationFactor: 1, configs: { "retention.ms": "3600000" } }]);
+      const [described] = await admin.describeTopics([topic]);
+      expect(described).toEqual({ name: topic, partitions: 2, replicationFactor: 1 });
+      expect(await admin.topicConfigs(topic, ["retention.ms"])).toEqual({ "retention.ms": "3600000" });
+
+      const producer = client.producer();
+      await producer.connect();
+      const [sent] = await producer.send(topic, [{ key: "run-1", value: "hello", headers: { ce_id: "1" } }]);
+      await producer.close();
+      expect(sent?.topic).toBe(topic);
+
+      const consumer = client.consumer({ groupId: uniqueName("stack-test-group") });
+      await consumer.connect();
+      await consumer.subscribe([topic]);
+      const received: IncomingRecord[] = [];
+      await consumer.runEach(async (r) => {
+        received.push(r);
+      });
+      try {
+        const record = await eventually("the record to be consumed", async () => received[0]);
+        expect(record.key?.toString()).toBe("run-1");
+        expect(record.value?.toString()).toBe("hello");
+        expect(record.headers.ce_id?.toString()).toBe("1");
+      } finally {
+        await consumer.close();
+      }
+    });
+  });
+});
