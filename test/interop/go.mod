@@ -1,0 +1,3 @@
+module eventloom.io/interop
+
+go 1.26
