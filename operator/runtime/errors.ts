@@ -33,3 +33,11 @@ export function apiMessage(err: unknown): string {
   }
   return String(err);
 }
+
+/**
+ * The namespace is being deleted: nothing new can be created in it, and
+ * retrying cannot help (the namespace controller removes what is left).
+ */
+export function isNamespaceTerminating(err: unknown): boolean {
+  return apiStatus(err) === 403 && /because it is being terminated/.test(apiMessage(err));
+}

@@ -9,7 +9,7 @@
  */
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import type * as k8s from "@kubernetes/client-node";
+import * as k8s from "@kubernetes/client-node";
 import { isConflict, isNotFound } from "./errors.ts";
 
 export interface LeaderElectionOptions {
@@ -109,8 +109,8 @@ export class LeaderElector {
     const spec = (transitions: number, acquire: boolean): k8s.V1LeaseSpec => ({
       holderIdentity: this.identity,
       leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-      renewTime: new Date(now) as k8s.V1MicroTime,
-      ...(acquire ? { acquireTime: new Date(now) as k8s.V1MicroTime } : {}),
+      renewTime: new k8s.V1MicroTime(now),
+      ...(acquire ? { acquireTime: new k8s.V1MicroTime(now) } : {}),
       leaseTransitions: transitions,
     });
 

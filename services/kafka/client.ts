@@ -104,6 +104,12 @@ export function classifyKafkaError(err: unknown, what: string): Error {
   return new Error(`Kafka refused to ${what}: ${e.message}`, { cause: e });
 }
 
+function allAlreadyExist(err: unknown): boolean {
+  const errors = (err as { errors?: Array<{ type?: string }> }).errors;
+  if (Array.isArray(errors) && errors.length > 0) return errors.every((e) => e.type === "TOPIC_ALREADY_EXISTS");
+  return (err as { type?: string }).type === "TOPIC_ALREADY_EXISTS";
+}
+
 function toHeaders(headers: RecordHeaders | undefined): IHeaders | undefined {
   if (!headers) return undefined;
   const out: IHeaders = {};
@@ -177,6 +183,11 @@ export class KafkaClient {
     sessionTimeoutMs?: number;
     heartbeatIntervalMs?: number;
     maxWaitTimeMs?: number;
+    /**
+     * Commit resolved offsets after each batch (default true). Readers that replay a topic from the
+     * start on every run (the worker SDK's dedupe log) turn it off so their throwaway group stores nothing.
+     */
+    autoCommit?: boolean;
   }): KafkaConsumer {
     return new KafkaConsumer(
       this.kafka.consumer({
@@ -187,6 +198,7 @@ export class KafkaClient {
         maxWaitTimeInMs: opts.maxWaitTimeMs ?? 100,
         retry: { retries: 10 },
       }),
+      { autoCommit: opts.autoCommit ?? true },
     );
   }
 }
@@ -255,11 +267,33 @@ export class KafkaAdmin {
     }
   }
 
+  /** Current values of the named configs of several topics, in one request. */
+  async configsOf(topics: string[], names: string[]): Promise<Map<string, Record<string, string | null>>> {
+    const out = new Map<string, Record<string, string | null>>();
+    if (topics.length === 0) return out;
+    try {
+      const res = await this.admin.describeConfigs({
+        resources: topics.map((name) => ({ type: 2 /* TOPIC */, name, configNames: names })),
+        includeSynonyms: false,
+      });
+      for (const resource of res.resources) {
+        const configs: Record<string, string | null> = {};
+        for (const entry of resource.configEntries) configs[entry.configName] = entry.configValue;
+        out.set(resource.resourceName, configs);
+      }
+      return out;
+    } catch (err) {
+      throw classifyKafkaError(err, `describe configs of ${topics.length} topic(s)`);
+    }
+  }
+
   async createTopics(topics: TopicSpec[]): Promise<void> {
     if (topics.length === 0) return;
     try {
+      // Not waiting for leaders: kafkajs's wait can fail with UNKNOWN_TOPIC_OR_PARTITION
+      // while the controller is still electing them, though the topics were created.
       await this.admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: topics.map((t) => ({
           topic: t.name,
           numPartitions: t.partitions,
@@ -268,6 +302,8 @@ export class KafkaAdmin {
         })),
       });
     } catch (err) {
+      // A concurrent creator got there first: the topic exists, which is what was asked.
+      if (allAlreadyExist(err)) return;
       throw classifyKafkaError(err, `create topics ${topics.map((t) => t.name).join(", ")}`);
     }
   }
@@ -382,7 +418,10 @@ export interface BatchContext {
 }
 
 export class KafkaConsumer {
-  constructor(private readonly consumer: Consumer) {}
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly runOptions: { autoCommit: boolean } = { autoCommit: true },
+  ) {}
 
   async connect(): Promise<void> {
     try {
@@ -404,6 +443,7 @@ export class KafkaConsumer {
   async runEach(handle: (record: IncomingRecord) => Promise<void>, opts: { partitionsConsumedConcurrently?: number } = {}): Promise<void> {
     await this.consumer.run({
       partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
+      autoCommit: this.runOptions.autoCommit,
       eachMessage: async ({ topic, partition, message }) => handle(toIncoming(topic, partition, message)),
     });
   }
@@ -415,6 +455,7 @@ export class KafkaConsumer {
   ): Promise<void> {
     await this.consumer.run({
       partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
+      autoCommit: this.runOptions.autoCommit,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const records = batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m));
@@ -430,6 +471,16 @@ export class KafkaConsumer {
         remove();
         resolve();
       });
+    });
+  }
+
+  /**
+   * Calls `listener` each time the consumer (re)joins its group, with the partitions it was assigned
+   * by topic. Returns a function that removes the listener.
+   */
+  onJoin(listener: (assignment: Record<string, number[]>) => void): () => void {
+    return this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      listener({ ...event.payload.memberAssignment });
     });
   }
 

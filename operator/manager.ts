@@ -1,0 +1,254 @@
+/**
+ * Wires the operator together: watches (Orchestrations, Workers, owned
+ * Deployments and Secrets), one work queue per kind, the reconcilers, leader
+ * election, probes and metrics. Every replica keeps its caches warm; only the
+ * leader reconciles, so a standby takes over with nothing to load.
+ */
+import * as k8s from "@kubernetes/client-node";
+import type { Server } from "node:http";
+import type { Orchestration, Worker } from "./crds/types.ts";
+import { GROUP, ORCHESTRATION_KIND, ORCHESTRATION_PLURAL, VERSION, WORKER_KIND, WORKER_PLURAL } from "./crds/types.ts";
+import { MANAGED_BY } from "./builders/meta.ts";
+import { Kube } from "./kube.ts";
+import { SharedKafkaAdmin } from "./kafka-admin.ts";
+import { OrchestrationReconciler } from "./orchestration-reconciler.ts";
+import { WorkerReconciler } from "./worker-reconciler.ts";
+import { Watcher, objectKey } from "./runtime/informer.ts";
+import { WorkQueue } from "./runtime/queue.ts";
+import { LeaderElector } from "./runtime/leader.ts";
+import { EventRecorder } from "./runtime/events.ts";
+import { createOperatorMetrics } from "./runtime/metrics.ts";
+import { startHealthServer } from "./runtime/health.ts";
+import type { Logger } from "./runtime/log.ts";
+import { KafkaClient } from "../services/kafka/client.ts";
+import { apiMessage, isNamespaceTerminating } from "./runtime/errors.ts";
+
+export interface OperatorConfig {
+  kafkaBrokers: string[];
+  /** Brokers as the worker pods reach them (default: the operator's). */
+  workerKafkaBrokers?: string;
+  workerOtlpEndpoint?: string;
+  topicPrefix?: string;
+  leaseNamespace: string;
+  leaseName: string;
+  healthPort: number;
+  healthHost: string;
+  resyncMs: number;
+  finalizerTimeoutMs: number;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+type Obj<T> = T & k8s.KubernetesObject;
+
+const MANAGED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+
+export class Operator {
+  readonly metrics = createOperatorMetrics();
+  private readonly kube: Kube;
+  private readonly kafka: SharedKafkaAdmin;
+  private readonly recorder: EventRecorder;
+  private readonly elector: LeaderElector;
+  private readonly orchestrations: Watcher<Obj<Orchestration>>;
+  private readonly workers: Watcher<Obj<Worker>>;
+  private readonly deployments: Watcher<k8s.V1Deployment>;
+  private readonly secrets: Watcher<k8s.V1Secret>;
+  private orchQueue: WorkQueue | undefined;
+  private workerQueue: WorkQueue | undefined;
+  private server: Server | undefined;
+  private synced = false;
+  private depthTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly config: OperatorConfig,
+    private readonly log: Logger,
+    private readonly onLostLeadership: () => void,
+  ) {
+    this.kube = new Kube(kc);
+    this.kafka = new SharedKafkaAdmin(
+      new KafkaClient({
+        brokers: config.kafkaBrokers,
+        clientId: "eventloom-operator",
+        retries: 2,
+        connectionTimeoutMs: 2000,
+        requestTimeoutMs: 10_000,
+        onLog: (level, message) => (level === "error" ? log.debug({ kafka: message }, "kafka client") : undefined),
+      }),
+    );
+    this.recorder = new EventRecorder(this.kube.core, "eventloom-operator", log);
+    const onError = (kind: string, err: unknown, retryInMs: number) =>
+      log.warn({ kind, err: apiMessage(err), retryInMs }, "watch failed; restarting");
+    const base = `/apis/${GROUP}/${VERSION}`;
+    this.orchestrations = new Watcher(kc, {
+      kind: ORCHESTRATION_KIND,
+      path: `${base}/${ORCHESTRATION_PLURAL}`,
+      list: () => this.kube.listOrchestrations(),
+      resyncMs: config.resyncMs,
+      onEvent: (_t, o) => this.onOrchestration(o),
+      onError,
+    });
+    this.workers = new Watcher(kc, {
+      kind: WORKER_KIND,
+      path: `${base}/${WORKER_PLURAL}`,
+      list: () => this.kube.listWorkers(),
+      resyncMs: config.resyncMs,
+      onEvent: (_t, w) => this.onWorker(w),
+      onError,
+    });
+    this.deployments = new Watcher(kc, {
+      kind: "Deployment",
+      path: "/apis/apps/v1/deployments",
+      labelSelector: MANAGED_SELECTOR,
+      list: () => this.kube.apps.listDeploymentForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+      resyncMs: config.resyncMs * 10,
+      onEvent: (_t, d) => this.onOwned(d),
+      onError,
+    });
+    this.secrets = new Watcher(kc, {
+      kind: "Secret",
+      path: "/api/v1/secrets",
+      labelSelector: MANAGED_SELECTOR,
+      list: () => this.kube.core.listSecretForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+      resyncMs: config.resyncMs * 10,
+      onEvent: (_t, s) => this.onOwned(s),
+      onError,
+    });
+    this.elector = new LeaderElector(this.kube.coordination, {
+      namespace: config.leaseNamespace,
+      name: config.leaseName,
+      ...(config.leaseDurationMs ? { leaseDurationMs: config.leaseDurationMs } : {}),
+      ...(config.renewDeadlineMs ? { renewDeadlineMs: config.renewDeadlineMs } : {}),
+      ...(config.retryPeriodMs ? { retryPeriodMs: config.retryPeriodMs } : {}),
+      onStartedLeading: () => this.startLeading(),
+      onStoppedLeading: () => {
+        this.metrics.isLeader.set(0);
+        log.warn({ identity: this.elector.identity }, "lost leadership");
+        this.onLostLeadership();
+      },
+      onError: (err) => log.warn({ err: apiMessage(err) }, "leader election request failed"),
+    });
+  }
+
+  get identity(): string {
+    return this.elector.identity;
+  }
+
+  get healthAddress(): { port: number } | undefined {
+    const addr = this.server?.address();
+    return addr && typeof addr === "object" ? { port: addr.port } : undefined;
+  }
+
+  async start(): Promise<void> {
+    this.server = await startHealthServer(
+      this.config.healthPort,
+      this.config.healthHost,
+      { live: () => true, ready: () => this.synced },
+      this.metrics.registry,
+    );
+    await Promise.all([this.orchestrations.start(), this.workers.start(), this.deployments.start(), this.secrets.start()]);
+    this.synced = true;
+    this.log.info({ identity: this.elector.identity, health: this.healthAddress }, "caches synced; campaigning for leadership");
+    this.elector.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.depthTimer) clearInterval(this.depthTimer);
+    this.orchQueue?.stop();
+    this.workerQueue?.stop();
+    await this.elector.stop();
+    await Promise.all([this.orchestrations.stop(), this.workers.stop(), this.deployments.stop(), this.secrets.stop()]);
+    await this.kafka.close();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  private startLeading(): void {
+    this.metrics.isLeader.set(1);
+    this.log.info({ identity: this.elector.identity }, "became leader; reconciling");
+    const secret = (ns: string, name: string) => this.secrets.get(ns, name);
+    const orchReconciler = new OrchestrationReconciler({
+      kube: this.kube,
+      kafka: this.kafka,
+      workersIn: (ns) => this.workers.list(ns),
+      secret,
+      recorder: this.recorder,
+      log: this.log,
+      finalizerTimeoutMs: this.config.finalizerTimeoutMs,
+      ...(this.config.topicPrefix !== undefined ? { topicPrefix: this.config.topicPrefix } : {}),
+    });
+    const workerReconciler = new WorkerReconciler({
+      kube: this.kube,
+      recorder: this.recorder,
+      log: this.log,
+      kafkaBrokers: this.config.workerKafkaBrokers ?? this.config.kafkaBrokers.join(","),
+      ...(this.config.workerOtlpEndpoint ? { otlpEndpoint: this.config.workerOtlpEndpoint } : {}),
+      ...(this.config.topicPrefix !== undefined ? { topicPrefix: this.config.topicPrefix } : {}),
+      secret,
+      enqueueOrchestration: (ns, name) => this.orchQueue?.add(`${ns}/${name}`),
+    });
+    this.orchQueue = this.makeQueue(ORCHESTRATION_KIND, (k) => orchReconciler.reconcile(k));
+    this.workerQueue = this.makeQueue(WORKER_KIND, (k) => workerReconciler.reconcile(k));
+    for (const o of this.orchestrations.list()) this.orchQueue.add(objectKey(o));
+    for (const w of this.workers.list()) this.workerQueue.add(objectKey(w));
+    this.depthTimer = setInterval(() => {
+      this.metrics.queueDepth.set({ kind: ORCHESTRATION_KIND }, this.orchQueue?.depth ?? 0);
+      this.metrics.queueDepth.set({ kind: WORKER_KIND }, this.workerQueue?.depth ?? 0);
+    }, 1000);
+    this.depthTimer.unref();
+  }
+
+  private makeQueue(kind: string, reconcile: (key: string) => Promise<{ requeueAfterMs?: number } | void>): WorkQueue {
+    const guarded = async (key: string) => {
+      try {
+        return await reconcile(key);
+      } catch (err) {
+        if (isNamespaceTerminating(err)) {
+          this.log.info({ kind, key }, "namespace is terminating; not retrying");
+          return;
+        }
+        throw err;
+      }
+    };
+    return new WorkQueue(guarded, {
+      concurrency: 8,
+      onProcessed: (_key, ms, outcome) => {
+        this.metrics.reconciles.inc({ kind, outcome });
+        this.metrics.reconcileDuration.observe({ kind }, ms / 1000);
+      },
+      onError: (key, err, retryInMs) => {
+        this.metrics.reconcileErrors.inc({ kind });
+        this.log.warn({ kind, key, err: apiMessage(err), retryInMs }, "reconcile failed");
+      },
+    });
+  }
+
+  private onOrchestration(o: Obj<Orchestration>): void {
+    if (!this.orchQueue) return;
+    this.orchQueue.add(objectKey(o));
+    const ns = o.metadata.namespace ?? "";
+    for (const w of this.workers.list(ns)) {
+      if (w.spec.orchestration === o.metadata.name) this.workerQueue?.add(objectKey(w));
+    }
+  }
+
+  private onWorker(w: Obj<Worker>): void {
+    if (!this.workerQueue) return;
+    this.workerQueue.add(objectKey(w));
+    // A Worker appearing, changing or going changes its Orchestration's binding: self-heal by watch.
+    this.orchQueue?.add(`${w.metadata.namespace ?? ""}/${w.spec.orchestration}`);
+  }
+
+  private onOwned(child: k8s.KubernetesObject): void {
+    const ns = child.metadata?.namespace ?? "";
+    for (const ref of child.metadata?.ownerReferences ?? []) {
+      if (ref.kind === WORKER_KIND) {
+        this.workerQueue?.add(`${ns}/${ref.name}`);
+        const worker = this.workers.get(ns, ref.name);
+        if (worker && child.kind !== "Deployment") this.orchQueue?.add(`${ns}/${worker.spec.orchestration}`);
+      } else if (ref.kind === ORCHESTRATION_KIND) {
+        this.orchQueue?.add(`${ns}/${ref.name}`);
+      }
+    }
+  }
+}

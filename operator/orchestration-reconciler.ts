@@ -1,0 +1,336 @@
+/**
+ * Reconciles one Orchestration: its Kafka topics, its signing key, its trust
+ * document, the binding of its steps to Workers, and its status. Level
+ * triggered: the input is only the key; everything is re-read and recomputed.
+ *
+ * Order: get → gone? forget → deleting? finalize → ensure finalizer → topics →
+ * key → workers and trust → status (written once, only when it changed).
+ */
+import type * as k8s from "@kubernetes/client-node";
+import type { Condition, Orchestration, OrchestrationStatus, StepBinding, Worker } from "./crds/types.ts";
+import {
+  DEFAULT_DELETION_POLICY,
+  DEFAULT_SIGNING_POLICY,
+  ORCHESTRATION_CONDITIONS,
+  ORCHESTRATION_PLURAL,
+} from "./crds/types.ts";
+import type { ConditionInput } from "./conditions.ts";
+import { setConditions, statusChanged, getCondition } from "./conditions.ts";
+import { diffTopics, topicsFor } from "./builders/topics.ts";
+import type { DesiredTopic } from "./builders/topics.ts";
+import { workerSteps } from "./builders/deployment.ts";
+import {
+  signingKeySecretFor,
+  signingKeySecretName,
+  signingKeysFromSecret,
+  trustConfigMapFor,
+} from "./builders/keys.ts";
+import type { TrustEntry } from "./builders/keys.ts";
+import { isSpecError } from "./builders/errors.ts";
+import { generateSigningKey } from "../services/events/keys.ts";
+import type { SigningKey } from "../services/events/keys.ts";
+import { topicMetricName } from "../services/events/topics.ts";
+import { KafkaUnavailableError } from "../services/kafka/client.ts";
+import type { Kube } from "./kube.ts";
+import type { SharedKafkaAdmin } from "./kafka-admin.ts";
+import type { EventRecorder } from "./runtime/events.ts";
+import type { Logger } from "./runtime/log.ts";
+import type { ReconcileResult } from "./runtime/queue.ts";
+import { isConflict } from "./runtime/errors.ts";
+
+/** Finalizer that lets the operator delete (or deliberately keep) the topics before the object goes. */
+export const TOPICS_FINALIZER = "eventloom.io/topics";
+
+const MANAGED_CONFIGS = ["cleanup.policy", "retention.ms"];
+
+export interface OrchestrationReconcilerDeps {
+  kube: Kube;
+  kafka: SharedKafkaAdmin;
+  /** Workers from the watch cache. */
+  workersIn: (namespace: string) => readonly Worker[];
+  /** Signing-key Secrets from the watch cache, by namespace/name. */
+  secret: (namespace: string, name: string) => k8s.V1Secret | undefined;
+  recorder: EventRecorder;
+  log: Logger;
+  topicPrefix?: string;
+  /**
+   * How long the finalizer keeps trying to delete topics while Kafka does not
+   * answer before it gives up, lets the Orchestration go and records a
+   * Warning Event naming the topics left behind.
+   */
+  finalizerTimeoutMs: number;
+  now?: () => Date;
+  generateKey?: () => SigningKey;
+}
+
+interface TopicsOutcome {
+  condition: ConditionInput;
+  topics: string[];
+  /** A transient failure to surface after the status is written (so the queue backs off). */
+  retry?: Error;
+}
+
+export class OrchestrationReconciler {
+  /** Which Orchestration claimed which topic, to refuse a second claimant with a clear condition. */
+  private readonly claims = new Map<string, string>();
+
+  constructor(private readonly deps: OrchestrationReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace = "", name = ""] = key.split("/");
+    let orch = await this.deps.kube.getOrchestration(namespace, name);
+    if (!orch) {
+      this.release(key);
+      return;
+    }
+    if (orch.metadata.deletionTimestamp) return this.finalize(key, orch);
+    const finalizers = orch.metadata.finalizers ?? [];
+    if (!finalizers.includes(TOPICS_FINALIZER)) {
+      orch = (await this.deps.kube.setFinalizers(ORCHESTRATION_PLURAL, orch, [...finalizers, TOPICS_FINALIZER])) as Orchestration;
+    }
+
+    const generation = orch.metadata.generation ?? 0;
+    const topics = await this.reconcileTopics(key, orch, generation);
+    const engineKeys = await this.reconcileSigningKey(orch);
+    const { steps, missing, trust } = this.bindWorkers(orch, engineKeys);
+    if (engineKeys.length > 0) await this.deps.kube.apply(trustConfigMapFor(orch, trust));
+
+    const workersBound: ConditionInput =
+      missing.length === 0
+        ? { type: ORCHESTRATION_CONDITIONS.workersBound, status: "True", reason: "AllStepsBound", message: `all ${steps.length} steps have a Worker`, observedGeneration: generation }
+        : {
+            type: ORCHESTRATION_CONDITIONS.workersBound,
+            status: "False",
+            reason: "MissingWorkers",
+            message: `no Worker handles step(s) ${missing.join(", ")}: apply a Worker with spec.orchestration: ${name} and spec.steps listing them`,
+            observedGeneration: generation,
+          };
+    const ready: ConditionInput =
+      topics.condition.status === "True" && workersBound.status === "True"
+        ? { type: ORCHESTRATION_CONDITIONS.ready, status: "True", reason: "Ready", message: "topics exist and every step has a Worker", observedGeneration: generation }
+        : topics.condition.status !== "True"
+          ? { ...topics.condition, type: ORCHESTRATION_CONDITIONS.ready, status: "False" }
+          : { ...workersBound, type: ORCHESTRATION_CONDITIONS.ready };
+
+    const now = (this.deps.now ?? (() => new Date()))();
+    const status: OrchestrationStatus = {
+      observedGeneration: generation,
+      conditions: setConditions(orch.status?.conditions, [topics.condition, workersBound, ready], now),
+      topics: topics.topics,
+      steps,
+      stepCount: orch.spec.steps.length,
+      missingWorkers: missing,
+    };
+    await this.writeStatus(orch, status);
+    if (topics.retry) throw topics.retry;
+    return;
+  }
+
+  private async writeStatus(orch: Orchestration, status: OrchestrationStatus): Promise<void> {
+    if (!statusChanged(orch.status, status)) return;
+    const { namespace = "", name = "" } = orch.metadata;
+    await this.deps.kube.patchStatus(ORCHESTRATION_PLURAL, namespace, name, status);
+    for (const next of status.conditions ?? []) {
+      const before = getCondition(orch.status?.conditions, next.type);
+      if (before?.status === next.status && before.reason === next.reason) continue;
+      if (next.type === ORCHESTRATION_CONDITIONS.ready) {
+        await this.event(orch, next.status === "True" ? "Normal" : "Warning", next.reason, next.message);
+      } else if (next.status === "False") {
+        await this.event(orch, "Warning", next.reason, next.message);
+      }
+    }
+  }
+
+  private async reconcileTopics(key: string, orch: Orchestration, generation: number): Promise<TopicsOutcome> {
+    const type = ORCHESTRATION_CONDITIONS.topicsReady;
+    let desired: DesiredTopic[];
+    try {
+      desired = topicsFor(orch, this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {});
+    } catch (err) {
+      if (!isSpecError(err)) throw err;
+      return { condition: { type, status: "False", reason: err.reason, message: err.message, observedGeneration: generation }, topics: [] };
+    }
+    const names = desired.map((t) => t.name);
+    const taken = names.filter((t) => {
+      const owner = this.claims.get(t);
+      return owner !== undefined && owner !== key;
+    });
+    if (taken.length > 0) {
+      const message = `topic(s) ${taken.join(", ")} already belong to Orchestration ${taken.map((t) => this.claims.get(t)).join(", ")}; rename this Orchestration or its steps`;
+      return { condition: { type, status: "False", reason: "TopicCollision", message, observedGeneration: generation }, topics: [] };
+    }
+    this.claim(key, names);
+
+    try {
+      return await this.deps.kafka.use(async (admin) => {
+        const existing = await admin.listTopics();
+        const existingSet = new Set(existing);
+        // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
+        const byMetric = new Map(existing.map((t) => [topicMetricName(t), t]));
+        const clashes = names.filter((n) => !existingSet.has(n) && byMetric.has(topicMetricName(n)));
+        if (clashes.length > 0) {
+          const message = `Kafka already has topic(s) ${clashes.map((c) => byMetric.get(topicMetricName(c))).join(", ")}, which collide with ${clashes.join(", ")} (Kafka treats '.' and '_' as the same); rename this Orchestration or delete the other topic`;
+          return { condition: { type, status: "False", reason: "TopicCollision", message, observedGeneration: generation }, topics: [] };
+        }
+        const present = names.filter((n) => existingSet.has(n));
+        const described = await admin.describeTopics(present);
+        const configs = await admin.configsOf(present, MANAGED_CONFIGS);
+        const diff = diffTopics(
+          desired,
+          described.map((d) => ({ ...d, configs: configs.get(d.name) ?? {} })),
+        );
+        if (diff.create.length > 0) {
+          await admin.createTopics(diff.create.map((t) => ({ name: t.name, partitions: t.partitions, replicationFactor: t.replicationFactor, configs: t.configs })));
+          await this.event(orch, "Normal", "TopicsCreated", `created Kafka topic(s) ${diff.create.map((t) => t.name).join(", ")}`);
+        }
+        for (const inc of diff.increasePartitions) {
+          await admin.increasePartitions(inc.name, inc.to);
+          await this.event(orch, "Normal", "PartitionsIncreased", `raised partitions of ${inc.name} from ${inc.from} to ${inc.to}`);
+        }
+        for (const change of diff.alterConfigs) {
+          await admin.setTopicConfigs(change.name, change.configs);
+          const what = Object.entries(change.changed).map(([k, v]) => `${k} ${v.from ?? "unset"} → ${v.to}`).join(", ");
+          await this.event(orch, "Normal", "TopicConfigUpdated", `updated ${change.name}: ${what}`);
+        }
+        const refused = [...diff.refusedDecreases, ...diff.refusedReplicationChanges];
+        if (refused.length > 0) {
+          const reason = diff.refusedDecreases.length > 0 ? "PartitionDecreaseRefused" : "ReplicationChangeRefused";
+          return { condition: { type, status: "False", reason, message: refused.map((r) => r.message).join(" "), observedGeneration: generation }, topics: names };
+        }
+        return {
+          condition: { type, status: "True", reason: "TopicsReady", message: `${names.length} topics exist with the desired partitions and configs`, observedGeneration: generation },
+          topics: names,
+        };
+      });
+    } catch (err) {
+      const unavailable = err instanceof KafkaUnavailableError;
+      const condition: ConditionInput = {
+        type,
+        status: "False",
+        reason: unavailable ? "KafkaUnavailable" : "KafkaError",
+        message: unavailable
+          ? `Kafka at ${process.env.KAFKA_BROKERS ?? "the configured brokers"} does not answer; retrying with backoff (${(err as Error).message})`
+          : (err as Error).message,
+        observedGeneration: generation,
+      };
+      return { condition, topics: orch.status?.topics ?? [], retry: err as Error };
+    }
+  }
+
+  private async reconcileSigningKey(orch: Orchestration): Promise<SigningKey[]> {
+    if ((orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) !== "required") return [];
+    const namespace = orch.metadata.namespace ?? "";
+    const name = signingKeySecretName(orch);
+    const cached = this.deps.secret(namespace, name) ?? (await this.deps.kube.readSecret(namespace, name));
+    if (cached) return signingKeysFromSecret(cached);
+    const key = (this.deps.generateKey ?? generateSigningKey)();
+    try {
+      await this.deps.kube.core.createNamespacedSecret({ namespace, body: signingKeySecretFor(orch, key) });
+    } catch (err) {
+      // Another writer created it first: use theirs (never two keys by accident).
+      if (!isConflict(err)) throw err;
+      const theirs = await this.deps.kube.readSecret(namespace, name);
+      return theirs ? signingKeysFromSecret(theirs) : [];
+    }
+    await this.event(orch, "Normal", "SigningKeyCreated", `created Ed25519 signing key ${key.keyid} in Secret ${name}`);
+    return [key];
+  }
+
+  private bindWorkers(orch: Orchestration, engineKeys: SigningKey[]): { steps: StepBinding[]; missing: string[]; trust: TrustEntry[] } {
+    const namespace = orch.metadata.namespace ?? "";
+    const name = orch.metadata.name ?? "";
+    const workers = this.deps.workersIn(namespace)
+      .filter((w) => w.spec.orchestration === name && !w.metadata.deletionTimestamp)
+      .slice()
+      .sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
+    const boundTo = new Map<string, string>();
+    const trust: TrustEntry[] = engineKeys.length > 0 ? [{ role: "engine", keys: engineKeys }] : [];
+    for (const worker of workers) {
+      const claimed = workerSteps(worker, orch).filter((s) => !boundTo.has(s));
+      for (const s of claimed) boundTo.set(s, worker.metadata.name ?? "");
+      const secret = this.deps.secret(namespace, signingKeySecretName(worker));
+      if (claimed.length > 0 && secret) {
+        trust.push({ role: "worker", worker: worker.metadata.name ?? "", steps: claimed, keys: signingKeysFromSecret(secret) });
+      }
+    }
+    const prefix = this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {};
+    const stepTopics = new Map(
+      (() => {
+        try {
+          return topicsFor(orch, prefix).filter((t) => t.purpose === "step").map((t) => [t.step ?? "", t.name] as const);
+        } catch {
+          return [];
+        }
+      })(),
+    );
+    const steps: StepBinding[] = orch.spec.steps.map((s) => {
+      const worker = boundTo.get(s.name);
+      const topic = stepTopics.get(s.name);
+      return { name: s.name, ...(worker ? { worker } : {}), ...(topic ? { topic } : {}) };
+    });
+    const missing = orch.spec.steps.filter((s) => !boundTo.has(s.name)).map((s) => s.name);
+    return { steps, missing, trust };
+  }
+
+  private async finalize(key: string, orch: Orchestration): Promise<ReconcileResult> {
+    const finalizers = orch.metadata.finalizers ?? [];
+    if (!finalizers.includes(TOPICS_FINALIZER)) {
+      this.release(key);
+      return;
+    }
+    const policy = orch.spec.deletionPolicy ?? DEFAULT_DELETION_POLICY;
+    const topics = new Set(orch.status?.topics ?? []);
+    try {
+      for (const t of topicsFor(orch, this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {})) topics.add(t.name);
+    } catch {
+      // An invalid spec has no derivable topics; status.topics still lists what was created.
+    }
+    if (policy === "Delete" && topics.size > 0) {
+      try {
+        const deleted = await this.deps.kafka.use(async (admin) => {
+          const existing = new Set(await admin.listTopics());
+          const mine = [...topics].filter((t) => existing.has(t));
+          await admin.deleteTopics(mine);
+          return mine;
+        });
+        await this.event(orch, "Normal", "TopicsDeleted", `deleted Kafka topic(s) ${deleted.join(", ") || "(none existed)"} (deletionPolicy: Delete)`);
+      } catch (err) {
+        const since = Date.parse(orch.metadata.deletionTimestamp ?? "");
+        const waited = Date.now() - (Number.isNaN(since) ? Date.now() : since);
+        if (waited < this.deps.finalizerTimeoutMs) {
+          await this.event(orch, "Warning", "TopicDeletionFailed", `could not delete topics yet, retrying until ${Math.round(this.deps.finalizerTimeoutMs / 1000)}s after deletion: ${(err as Error).message}`);
+          throw err;
+        }
+        await this.event(
+          orch,
+          "Warning",
+          "TopicsOrphaned",
+          `gave up deleting Kafka topics after ${Math.round(waited / 1000)}s (${(err as Error).message}); delete them by hand: ${[...topics].join(", ")}`,
+        );
+      }
+    } else {
+      await this.event(orch, "Normal", "TopicsRetained", `kept Kafka topic(s) ${[...topics].join(", ")} (deletionPolicy: Retain)`);
+    }
+    await this.deps.kube.setFinalizers(ORCHESTRATION_PLURAL, orch, finalizers.filter((f) => f !== TOPICS_FINALIZER));
+    this.release(key);
+    return;
+  }
+
+  private claim(key: string, topics: string[]): void {
+    for (const [t, owner] of this.claims) if (owner === key && !topics.includes(t)) this.claims.delete(t);
+    for (const t of topics) this.claims.set(t, key);
+  }
+
+  private release(key: string): void {
+    for (const [t, owner] of this.claims) if (owner === key) this.claims.delete(t);
+  }
+
+  private event(orch: Orchestration, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
+    return this.deps.recorder.record(orch, type, reason, message);
+  }
+}
+
+/** Conditions as last written, for tests and the CLI. */
+export function readyCondition(orch: Orchestration): Condition | undefined {
+  return getCondition(orch.status?.conditions, ORCHESTRATION_CONDITIONS.ready);
+}

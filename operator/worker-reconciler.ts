@@ -1,0 +1,173 @@
+/**
+ * Reconciles one Worker: its signing key, its Deployment (from the pure
+ * builder, server-side applied so hand edits to managed fields are reverted),
+ * and its status. The replica count belongs to the lag autoscaler while
+ * scaling is enabled, and to `spec.replicas` (and `kubectl scale`) otherwise.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import type { Orchestration, Worker, WorkerStatus } from "./crds/types.ts";
+import { DEFAULT_SCALING, DEFAULT_SIGNING_POLICY, DEFAULT_REPLICAS, WORKER_CONDITIONS, WORKER_PLURAL } from "./crds/types.ts";
+import type { ConditionInput } from "./conditions.ts";
+import { getCondition, setConditions, statusChanged } from "./conditions.ts";
+import { autoscalingEnabled, deploymentFor, workerDeploymentName, workerSelector, workerSteps } from "./builders/deployment.ts";
+import { signingKeySecretFor, signingKeySecretName } from "./builders/keys.ts";
+import { isSpecError } from "./builders/errors.ts";
+import { generateSigningKey } from "../services/events/keys.ts";
+import type { SigningKey } from "../services/events/keys.ts";
+import { AUTOSCALER_FIELD_MANAGER } from "./kube.ts";
+import type { Kube } from "./kube.ts";
+import type { EventRecorder } from "./runtime/events.ts";
+import type { Logger } from "./runtime/log.ts";
+import type { ReconcileResult } from "./runtime/queue.ts";
+import { isConflict } from "./runtime/errors.ts";
+
+export interface WorkerReconcilerDeps {
+  kube: Kube;
+  recorder: EventRecorder;
+  log: Logger;
+  kafkaBrokers: string;
+  otlpEndpoint?: string;
+  topicPrefix?: string;
+  /** Signing-key Secrets from the watch cache. */
+  secret: (namespace: string, name: string) => k8s.V1Secret | undefined;
+  /** Asks for the Orchestration to be reconciled (its trust document lists this Worker's key). */
+  enqueueOrchestration: (namespace: string, name: string) => void;
+  now?: () => Date;
+  generateKey?: () => SigningKey;
+}
+
+export class WorkerReconciler {
+  constructor(private readonly deps: WorkerReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace = "", name = ""] = key.split("/");
+    const worker = await this.deps.kube.getWorker(namespace, name);
+    // Gone: its Deployment and Secret go with it through their ownerReferences.
+    if (!worker || worker.metadata.deletionTimestamp) return;
+    const generation = worker.metadata.generation ?? 0;
+    const orch = await this.deps.kube.getOrchestration(namespace, worker.spec.orchestration);
+    if (!orch) {
+      const missing: ConditionInput = {
+        type: WORKER_CONDITIONS.bound,
+        status: "False",
+        reason: "OrchestrationNotFound",
+        message: `Orchestration ${namespace}/${worker.spec.orchestration} does not exist; apply it (or fix spec.orchestration)`,
+        observedGeneration: generation,
+      };
+      await this.writeStatus(worker, { selector: workerSelector(worker) }, [missing, { ...missing, type: WORKER_CONDITIONS.ready }]);
+      return;
+    }
+
+    const steps = workerSteps(worker, orch);
+    const bound: ConditionInput =
+      steps.length > 0
+        ? { type: WORKER_CONDITIONS.bound, status: "True", reason: "Bound", message: `handles step(s) ${steps.join(", ")} of ${orch.metadata.name}`, observedGeneration: generation }
+        : {
+            type: WORKER_CONDITIONS.bound,
+            status: "False",
+            reason: "NoSteps",
+            message: `none of the steps this Worker lists (${(worker.spec.steps ?? worker.spec.subscribes ?? []).join(", ")}) is a step of Orchestration ${orch.metadata.name} that it may handle; check spec.steps and each step's worker field`,
+            observedGeneration: generation,
+          };
+
+    if ((orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) === "required") await this.ensureSigningKey(worker, orch);
+
+    let deployment: k8s.V1Deployment;
+    try {
+      deployment = deploymentFor(worker, orch, {
+        kafkaBrokers: this.deps.kafkaBrokers,
+        ...(this.deps.otlpEndpoint ? { otlpEndpoint: this.deps.otlpEndpoint } : {}),
+        ...(this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {}),
+        steps,
+      });
+    } catch (err) {
+      if (!isSpecError(err)) throw err;
+      const invalid: ConditionInput = { type: WORKER_CONDITIONS.ready, status: "False", reason: err.reason, message: err.message, observedGeneration: generation };
+      await this.writeStatus(worker, { selector: workerSelector(worker) }, [bound, invalid]);
+      return;
+    }
+
+    const applied = await this.applyDeployment(worker, deployment);
+    const specReplicas = applied.spec?.replicas ?? DEFAULT_REPLICAS;
+    const readyReplicas = applied.status?.readyReplicas ?? 0;
+    const ready: ConditionInput =
+      specReplicas === 0
+        ? { type: WORKER_CONDITIONS.ready, status: "True", reason: "ScaledToZero", message: "no replicas wanted: nothing to process", observedGeneration: generation }
+        : readyReplicas >= specReplicas
+          ? { type: WORKER_CONDITIONS.ready, status: "True", reason: "Available", message: `${readyReplicas}/${specReplicas} replicas ready`, observedGeneration: generation }
+          : { type: WORKER_CONDITIONS.ready, status: "False", reason: "ReplicasNotReady", message: `${readyReplicas}/${specReplicas} replicas ready`, observedGeneration: generation };
+    const scaling: ConditionInput = autoscalingEnabled(worker)
+      ? { type: WORKER_CONDITIONS.scalingActive, status: "True", reason: "LagAutoscaling", message: "replicas follow consumer-group lag", observedGeneration: generation }
+      : { type: WORKER_CONDITIONS.scalingActive, status: "False", reason: "ScalingDisabled", message: "replicas follow spec.replicas", observedGeneration: generation };
+
+    await this.writeStatus(
+      worker,
+      {
+        selector: workerSelector(worker),
+        replicas: applied.status?.replicas ?? 0,
+        ...(autoscalingEnabled(worker) ? {} : { desiredReplicas: specReplicas }),
+      },
+      [bound, ready, scaling],
+    );
+    return;
+  }
+
+  /**
+   * Creates the Deployment the first time with the autoscaler's starting
+   * replica count owned by the autoscaler's field manager, then applies the
+   * managed fields; later reconciles only apply. The apply never carries
+   * `replicas` while autoscaling is on, so it never fights the autoscaler.
+   */
+  private async applyDeployment(worker: Worker, deployment: k8s.V1Deployment): Promise<k8s.V1Deployment> {
+    const namespace = worker.metadata.namespace ?? "";
+    const name = workerDeploymentName(worker);
+    const existing = await this.deps.kube.readDeployment(namespace, name);
+    if (!existing) {
+      const initial = autoscalingEnabled(worker)
+        ? { ...deployment, spec: { ...deployment.spec!, replicas: worker.spec.scaling?.minReplicas ?? DEFAULT_SCALING.minReplicas } }
+        : deployment;
+      try {
+        await this.deps.kube.apps.createNamespacedDeployment({ namespace, body: initial, fieldManager: AUTOSCALER_FIELD_MANAGER });
+        await this.deps.recorder.record(worker, "Normal", "DeploymentCreated", `created Deployment ${name}`);
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+    return this.deps.kube.apply(deployment);
+  }
+
+  private async ensureSigningKey(worker: Worker, orch: Orchestration): Promise<void> {
+    const namespace = worker.metadata.namespace ?? "";
+    const secretName = signingKeySecretName(worker);
+    if (this.deps.secret(namespace, secretName) ?? (await this.deps.kube.readSecret(namespace, secretName))) return;
+    const key = (this.deps.generateKey ?? generateSigningKey)();
+    try {
+      await this.deps.kube.core.createNamespacedSecret({ namespace, body: signingKeySecretFor(worker, key) });
+      await this.deps.recorder.record(worker, "Normal", "SigningKeyCreated", `created Ed25519 signing key ${key.keyid} in Secret ${secretName}`);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+    // Its trust document must now list this key.
+    this.deps.enqueueOrchestration(namespace, orch.metadata.name ?? "");
+  }
+
+  private async writeStatus(worker: Worker, fields: Omit<WorkerStatus, "conditions" | "observedGeneration">, conditions: ConditionInput[]): Promise<void> {
+    const now = (this.deps.now ?? (() => new Date()))();
+    // Keep the autoscaler's fields (lag, desiredReplicas, lastScale*): this reconciler does not own them.
+    const status: WorkerStatus = {
+      ...worker.status,
+      ...fields,
+      observedGeneration: worker.metadata.generation ?? 0,
+      conditions: setConditions(worker.status?.conditions, conditions, now),
+    };
+    if (!statusChanged(worker.status, status)) return;
+    await this.deps.kube.patchStatus(WORKER_PLURAL, worker.metadata.namespace ?? "", worker.metadata.name ?? "", status);
+    for (const next of status.conditions ?? []) {
+      const before = getCondition(worker.status?.conditions, next.type);
+      const problem = next.status === "False" && next.type !== WORKER_CONDITIONS.scalingActive && next.reason !== "ReplicasNotReady";
+      if (problem && (before?.status !== "False" || before.reason !== next.reason)) {
+        await this.deps.recorder.record(worker, "Warning", next.reason, next.message);
+      }
+    }
+  }
+}
