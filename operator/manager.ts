@@ -71,9 +71,10 @@ export class Operator {
       new KafkaClient({
         brokers: config.kafkaBrokers,
         clientId: "eventloom-operator",
-        retries: 2,
+        // Fail fast: a reconcile that waits on a dead broker holds its key; the queue retries with backoff.
+        retries: 1,
         connectionTimeoutMs: 2000,
-        requestTimeoutMs: 10_000,
+        requestTimeoutMs: 5_000,
         onLog: (level, message) => (level === "error" ? log.debug({ kafka: message }, "kafka client") : undefined),
       }),
     );
@@ -204,7 +205,7 @@ export class Operator {
         return await reconcile(key);
       } catch (err) {
         if (isNamespaceTerminating(err)) {
-          this.log.info({ kind, key }, "namespace is terminating; not retrying");
+          this.log.debug({ kind, key }, "namespace is terminating; not retrying");
           return;
         }
         throw err;

@@ -261,6 +261,7 @@ export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export KUBECONFIG=$KUBECONFIG_PATH
 export KUBECTL=$K8S_HOME/bin/kubectl
 export HELM=$HELM_HOME/bin/helm
+export EVENTLOOM_STACK_DIR=$STATE_DIR
 export PATH=$node_path$K8S_HOME/bin:$HELM_HOME/bin:\$PATH
 ENV
 }

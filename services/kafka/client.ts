@@ -97,8 +97,14 @@ const TRANSIENT_ERROR_NAMES = new Set([
 /** Wraps a client error so callers can tell "Kafka is down" from "you asked for something invalid". */
 export function classifyKafkaError(err: unknown, what: string): Error {
   const e = err instanceof Error ? err : new Error(String(err));
-  const causeName = (e as { cause?: { name?: string } }).cause?.name;
-  if (TRANSIENT_ERROR_NAMES.has(e.name) || (causeName !== undefined && TRANSIENT_ERROR_NAMES.has(causeName))) {
+  if (e instanceof KafkaUnavailableError) return e;
+  const cause = (e as { cause?: { name?: string; message?: string } }).cause;
+  const unreachable =
+    TRANSIENT_ERROR_NAMES.has(e.name) ||
+    (cause?.name !== undefined && TRANSIENT_ERROR_NAMES.has(cause.name)) ||
+    // kafkajs reports a lost connection as a plain KafkaJSError with this text.
+    /not connected|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|timed? ?out|Connection error/i.test(`${e.message} ${cause?.message ?? ""}`);
+  if (unreachable) {
     return new KafkaUnavailableError(`Kafka did not answer while trying to ${what}: ${e.message}`, { cause: e });
   }
   return new Error(`Kafka refused to ${what}: ${e.message}`, { cause: e });
@@ -368,6 +374,22 @@ export class KafkaAdmin {
       throw classifyKafkaError(err, `fetch committed offsets of group ${groupId} on ${topic}`);
     }
   }
+
+  /**
+   * Deletes every record below `offset` in each given partition (Kafka DeleteRecords): the partition's
+   * log start offset moves up to `offset`. Irreversible; offsets are never reused.
+   */
+  async deleteRecordsBefore(topic: string, offsets: Array<{ partition: number; offset: bigint }>): Promise<void> {
+    if (offsets.length === 0) return;
+    try {
+      await this.admin.deleteTopicRecords({
+        topic,
+        partitions: offsets.map((p) => ({ partition: p.partition, offset: p.offset.toString() })),
+      });
+    } catch (err) {
+      throw classifyKafkaError(err, `delete records of ${topic}`);
+    }
+  }
 }
 
 export class KafkaProducer {
@@ -482,6 +504,16 @@ export class KafkaConsumer {
     return this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       listener({ ...event.payload.memberAssignment });
     });
+  }
+
+  /** Calls `listener` when the group starts rebalancing: assigned partitions may be about to move. */
+  onRebalancing(listener: () => void): () => void {
+    return this.consumer.on(this.consumer.events.REBALANCING, () => listener());
+  }
+
+  /** Calls `listener` when the consumer crashed; `restarting` says whether the client restarts it by itself. */
+  onCrash(listener: (error: Error, restarting: boolean) => void): () => void {
+    return this.consumer.on(this.consumer.events.CRASH, (event) => listener(event.payload.error, event.payload.restart));
   }
 
   pause(topic: string, partitions?: number[]): void {

@@ -34,6 +34,7 @@ export default function setup(project: TestProject): void {
     kubeconfig: exports.KUBECONFIG ?? "",
     kubectl: exports.KUBECTL ?? "",
     helm: exports.HELM ?? "",
+    stateDir: exports.EVENTLOOM_STACK_DIR ?? "",
   };
   for (const [k, v] of Object.entries(env)) {
     if (!v) throw new Error(`stack.sh env did not print ${k}`);

@@ -13,6 +13,8 @@ export interface StackEnv {
   kubeconfig: string;
   kubectl: string;
   helm: string;
+  /** Running state of the stack (pids, logs, data). */
+  stateDir: string;
 }
 
 export function stack(): StackEnv {
@@ -87,5 +89,21 @@ export async function eventually<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${detail}`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * Freezes the Kafka broker (SIGSTOP) while `fn` runs, then thaws it (SIGCONT):
+ * to clients the broker stops answering, as when a network partition or a
+ * long GC pause hits, and comes back with its data intact.
+ */
+export async function withKafkaFrozen<T>(fn: () => Promise<T>): Promise<T> {
+  const { readFile } = await import("node:fs/promises");
+  const pid = Number((await readFile(`${stack().stateDir}/kafka/pid`, "utf8")).trim());
+  process.kill(pid, "SIGSTOP");
+  try {
+    return await fn();
+  } finally {
+    process.kill(pid, "SIGCONT");
   }
 }
