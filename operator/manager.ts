@@ -21,6 +21,7 @@ import { createOperatorMetrics } from "./runtime/metrics.ts";
 import { startHealthServer } from "./runtime/health.ts";
 import type { Logger } from "./runtime/log.ts";
 import { KafkaClient } from "../services/kafka/client.ts";
+import { Autoscaler } from "./autoscaler/autoscaler.ts";
 import { apiMessage, isNamespaceTerminating } from "./runtime/errors.ts";
 
 export interface OperatorConfig {
@@ -56,6 +57,7 @@ export class Operator {
   private readonly secrets: Watcher<k8s.V1Secret>;
   private orchQueue: WorkQueue | undefined;
   private workerQueue: WorkQueue | undefined;
+  private autoscaler: Autoscaler | undefined;
   private server: Server | undefined;
   private synced = false;
   private depthTimer: NodeJS.Timeout | undefined;
@@ -158,6 +160,7 @@ export class Operator {
     if (this.depthTimer) clearInterval(this.depthTimer);
     this.orchQueue?.stop();
     this.workerQueue?.stop();
+    this.autoscaler?.stop();
     await this.elector.stop();
     await Promise.all([this.orchestrations.stop(), this.workers.stop(), this.deployments.stop(), this.secrets.stop()]);
     await this.kafka.close();
@@ -192,6 +195,18 @@ export class Operator {
     this.workerQueue = this.makeQueue(WORKER_KIND, (k) => workerReconciler.reconcile(k));
     for (const o of this.orchestrations.list()) this.orchQueue.add(objectKey(o));
     for (const w of this.workers.list()) this.workerQueue.add(objectKey(w));
+    this.autoscaler = new Autoscaler({
+      kube: this.kube,
+      kafka: this.kafka,
+      workers: () => this.workers.list(),
+      orchestration: (ns, name) => this.orchestrations.get(ns, name),
+      deployment: (ns, name) => this.deployments.get(ns, name),
+      recorder: this.recorder,
+      log: this.log,
+      metrics: this.metrics,
+      ...(this.config.topicPrefix !== undefined ? { topicPrefix: this.config.topicPrefix } : {}),
+    });
+    this.autoscaler.start();
     this.depthTimer = setInterval(() => {
       this.metrics.queueDepth.set({ kind: ORCHESTRATION_KIND }, this.orchQueue?.depth ?? 0);
       this.metrics.queueDepth.set({ kind: WORKER_KIND }, this.workerQueue?.depth ?? 0);

@@ -96,9 +96,10 @@ export class WorkerReconciler {
         : readyReplicas >= specReplicas
           ? { type: WORKER_CONDITIONS.ready, status: "True", reason: "Available", message: `${readyReplicas}/${specReplicas} replicas ready`, observedGeneration: generation }
           : { type: WORKER_CONDITIONS.ready, status: "False", reason: "ReplicasNotReady", message: `${readyReplicas}/${specReplicas} replicas ready`, observedGeneration: generation };
-    const scaling: ConditionInput = autoscalingEnabled(worker)
-      ? { type: WORKER_CONDITIONS.scalingActive, status: "True", reason: "LagAutoscaling", message: "replicas follow consumer-group lag", observedGeneration: generation }
-      : { type: WORKER_CONDITIONS.scalingActive, status: "False", reason: "ScalingDisabled", message: "replicas follow spec.replicas", observedGeneration: generation };
+    // With scaling on, ScalingActive belongs to the autoscaler, which knows whether lag can be read.
+    const scaling: ConditionInput[] = autoscalingEnabled(worker)
+      ? []
+      : [{ type: WORKER_CONDITIONS.scalingActive, status: "False", reason: "ScalingDisabled", message: "replicas follow spec.replicas", observedGeneration: generation }];
 
     await this.writeStatus(
       worker,
@@ -107,7 +108,7 @@ export class WorkerReconciler {
         replicas: applied.status?.replicas ?? 0,
         ...(autoscalingEnabled(worker) ? {} : { desiredReplicas: specReplicas }),
       },
-      [bound, ready, scaling],
+      [bound, ready, ...scaling],
     );
     return;
   }

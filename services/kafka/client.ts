@@ -363,6 +363,49 @@ export class KafkaAdmin {
     }
   }
 
+  /** Committed offsets of a group on several topics, in one request. */
+  async committedOffsetsOf(groupId: string, topics: string[]): Promise<Map<string, CommittedOffset[]>> {
+    const out = new Map<string, CommittedOffset[]>();
+    if (topics.length === 0) return out;
+    try {
+      const res = await this.admin.fetchOffsets({ groupId, topics });
+      for (const t of res) {
+        out.set(
+          t.topic,
+          t.partitions.map((p) => ({ partition: p.partition, offset: p.offset === "-1" || p.offset === "" ? null : BigInt(p.offset) })),
+        );
+      }
+      return out;
+    } catch (err) {
+      throw classifyKafkaError(err, `fetch committed offsets of group ${groupId}`);
+    }
+  }
+
+  /** Sets a consumer group's committed offsets (the group must have no running members). */
+  async setCommittedOffsets(groupId: string, topic: string, offsets: Array<{ partition: number; offset: bigint }>): Promise<void> {
+    try {
+      await this.admin.setOffsets({
+        groupId,
+        topic,
+        partitions: offsets.map((o) => ({ partition: o.partition, offset: o.offset.toString() })),
+      });
+    } catch (err) {
+      throw classifyKafkaError(err, `set offsets of group ${groupId} on ${topic}`);
+    }
+  }
+
+  /** Deletes records below `before` on each partition given (raises log start), as retention would. */
+  async deleteRecordsBefore(topic: string, before: Array<{ partition: number; offset: bigint }>): Promise<void> {
+    try {
+      await this.admin.deleteTopicRecords({
+        topic,
+        partitions: before.map((b) => ({ partition: b.partition, offset: b.offset.toString() })),
+      });
+    } catch (err) {
+      throw classifyKafkaError(err, `delete records of ${topic}`);
+    }
+  }
+
   async committedOffsets(groupId: string, topic: string): Promise<CommittedOffset[]> {
     try {
       const res = await this.admin.fetchOffsets({ groupId, topics: [topic] });
