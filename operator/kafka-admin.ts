@@ -9,6 +9,8 @@ import type { KafkaAdmin } from "../services/kafka/client.ts";
 export class SharedKafkaAdmin {
   private admin: KafkaAdmin | undefined;
   private connecting: Promise<KafkaAdmin> | undefined;
+  private topics: { names: Set<string>; atMs: number } | undefined;
+  private listing: Promise<Set<string>> | undefined;
 
   constructor(private readonly client: KafkaClient) {}
 
@@ -20,6 +22,39 @@ export class SharedKafkaAdmin {
       if (err instanceof KafkaUnavailableError) await this.reset();
       throw err;
     }
+  }
+
+  /**
+   * The cluster's topic names, at most `maxAgeMs` old. Listing every topic is
+   * a metadata request over the whole cluster; with many Orchestrations
+   * reconciling at once, one list serves them all. Topics this operator
+   * creates or deletes are added or removed at once.
+   */
+  async topicNames(maxAgeMs = 2000): Promise<Set<string>> {
+    if (this.topics && Date.now() - this.topics.atMs <= maxAgeMs) return this.topics.names;
+    this.listing ??= this.use((admin) => admin.listTopics())
+      .then((names) => {
+        this.topics = { names: new Set(names), atMs: Date.now() };
+        return this.topics.names;
+      })
+      .finally(() => {
+        this.listing = undefined;
+      });
+    return this.listing;
+  }
+
+  /** Records topics this process created (true) or deleted (false) in the cached list. */
+  noteTopics(names: readonly string[], exist: boolean): void {
+    if (!this.topics) return;
+    for (const n of names) {
+      if (exist) this.topics.names.add(n);
+      else this.topics.names.delete(n);
+    }
+  }
+
+  /** Forgets the cached list (after a hand-made change is suspected). */
+  invalidateTopics(): void {
+    this.topics = undefined;
   }
 
   async close(): Promise<void> {

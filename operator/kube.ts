@@ -55,6 +55,36 @@ export class Kube {
   }
 
   /**
+   * Server-side applies part of the status of one of our resources as
+   * `fieldManager`. Two writers (the Worker reconciler and the autoscaler)
+   * share a Worker's status this way: each owns its own fields and its own
+   * entries of `conditions` (a list-map keyed by type), so neither can
+   * clobber the other's, whatever their caches say.
+   */
+  async applyStatus(
+    plural: string,
+    target: { apiVersion: string; kind: string; metadata: { name?: string; namespace?: string } },
+    status: object,
+    fieldManager: string,
+  ): Promise<void> {
+    const namespace = target.metadata.namespace ?? "";
+    const name = target.metadata.name ?? "";
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural,
+        namespace,
+        name,
+        body: { apiVersion: target.apiVersion, kind: target.kind, metadata: { name, namespace }, status },
+        fieldManager,
+        force: true,
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply),
+    );
+  }
+
+  /**
    * Sets the finalizers of an object, guarded by its resourceVersion so a
    * concurrent edit makes this fail with 409 (and the reconcile retries)
    * rather than dropping someone else's finalizer.

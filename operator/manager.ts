@@ -60,6 +60,7 @@ export class Operator {
   private autoscaler: Autoscaler | undefined;
   private server: Server | undefined;
   private synced = false;
+  private readonly seen = new Map<string, string>();
   private depthTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -89,7 +90,9 @@ export class Operator {
       path: `${base}/${ORCHESTRATION_PLURAL}`,
       list: () => this.kube.listOrchestrations(),
       resyncMs: config.resyncMs,
-      onEvent: (_t, o) => this.onOrchestration(o),
+      onEvent: (t, o) => {
+        if (this.specChanged(t, o)) this.onOrchestration(o);
+      },
       onError,
     });
     this.workers = new Watcher(kc, {
@@ -97,7 +100,9 @@ export class Operator {
       path: `${base}/${WORKER_PLURAL}`,
       list: () => this.kube.listWorkers(),
       resyncMs: config.resyncMs,
-      onEvent: (_t, w) => this.onWorker(w),
+      onEvent: (t, w) => {
+        if (this.specChanged(t, w)) this.onWorker(w);
+      },
       onError,
     });
     this.deployments = new Watcher(kc, {
@@ -173,6 +178,7 @@ export class Operator {
     const secret = (ns: string, name: string) => this.secrets.get(ns, name);
     const orchReconciler = new OrchestrationReconciler({
       kube: this.kube,
+      cached: (ns, name) => this.orchestrations.get(ns, name),
       kafka: this.kafka,
       workersIn: (ns) => this.workers.list(ns),
       secret,
@@ -183,6 +189,9 @@ export class Operator {
     });
     const workerReconciler = new WorkerReconciler({
       kube: this.kube,
+      cachedWorker: (ns, name) => this.workers.get(ns, name),
+      cachedOrchestration: (ns, name) => this.orchestrations.get(ns, name),
+      cachedDeployment: (ns, name) => this.deployments.get(ns, name),
       recorder: this.recorder,
       log: this.log,
       kafkaBrokers: this.config.workerKafkaBrokers ?? this.config.kafkaBrokers.join(","),
@@ -237,6 +246,25 @@ export class Operator {
         this.log.warn({ kind, key, err: apiMessage(err), retryInMs }, "reconcile failed");
       },
     });
+  }
+
+  /**
+   * Status writes (ours, the autoscaler's) come back as update events; like
+   * controller-runtime's GenerationChangedPredicate, those do not queue a
+   * reconcile. Adds, deletes, resyncs and changes of generation, deletion
+   * timestamp or finalizers do.
+   */
+  private specChanged(type: string, obj: k8s.KubernetesObject): boolean {
+    const key = `${obj.kind}/${objectKey(obj)}`;
+    if (type === "delete") {
+      this.seen.delete(key);
+      return true;
+    }
+    const m = obj.metadata;
+    const fingerprint = `${m?.generation}|${m?.deletionTimestamp ?? ""}|${(m?.finalizers ?? []).join(",")}`;
+    const changed = type !== "update" || this.seen.get(key) !== fingerprint;
+    this.seen.set(key, fingerprint);
+    return changed;
   }
 
   private onOrchestration(o: Obj<Orchestration>): void {

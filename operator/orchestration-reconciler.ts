@@ -42,9 +42,12 @@ import { isConflict } from "./runtime/errors.ts";
 export const TOPICS_FINALIZER = "eventloom.io/topics";
 
 const MANAGED_CONFIGS = ["cleanup.policy", "retention.ms"];
+const TRUST_REAPPLY_MS = 5 * 60_000;
 
 export interface OrchestrationReconcilerDeps {
   kube: Kube;
+  /** The Orchestration from the watch cache (authoritative once synced); the API is read when absent. */
+  cached?: (namespace: string, name: string) => Orchestration | undefined;
   kafka: SharedKafkaAdmin;
   /** Workers from the watch cache. */
   workersIn: (namespace: string) => readonly Worker[];
@@ -68,17 +71,20 @@ interface TopicsOutcome {
   topics: string[];
   /** A transient failure to surface after the status is written (so the queue backs off). */
   retry?: Error;
+  /** Topics were created in this pass. */
+  created?: boolean;
 }
 
 export class OrchestrationReconciler {
   /** Which Orchestration claimed which topic, to refuse a second claimant with a clear condition. */
   private readonly claims = new Map<string, string>();
+  private readonly appliedTrust = new Map<string, { content: string; atMs: number }>();
 
   constructor(private readonly deps: OrchestrationReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.split("/");
-    let orch = await this.deps.kube.getOrchestration(namespace, name);
+    let orch = this.deps.cached?.(namespace, name) ?? (await this.deps.kube.getOrchestration(namespace, name));
     if (!orch) {
       this.release(key);
       return;
@@ -93,7 +99,7 @@ export class OrchestrationReconciler {
     const topics = await this.reconcileTopics(key, orch, generation);
     const engineKeys = await this.reconcileSigningKey(orch);
     const { steps, missing, trust } = this.bindWorkers(orch, engineKeys);
-    if (engineKeys.length > 0) await this.deps.kube.apply(trustConfigMapFor(orch, trust));
+    if (engineKeys.length > 0) await this.applyTrust(key, trustConfigMapFor(orch, trust));
 
     const workersBound: ConditionInput =
       missing.length === 0
@@ -123,6 +129,8 @@ export class OrchestrationReconciler {
     };
     await this.writeStatus(orch, status);
     if (topics.retry) throw topics.retry;
+    // Just created topics are checked again shortly (leaders, configs), level-triggered.
+    if (topics.created) return { requeueAfterMs: 1000 };
     return;
   }
 
@@ -163,8 +171,9 @@ export class OrchestrationReconciler {
 
     try {
       return await this.deps.kafka.use(async (admin) => {
-        const existing = await admin.listTopics();
-        const existingSet = new Set(existing);
+        // A topic deleted by hand shows up on the next list (at most a couple of seconds old).
+        const existingSet = await this.deps.kafka.topicNames();
+        const existing = [...existingSet];
         // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
         const byMetric = new Map(existing.map((t) => [topicMetricName(t), t]));
         const clashes = names.filter((n) => !existingSet.has(n) && byMetric.has(topicMetricName(n)));
@@ -173,7 +182,7 @@ export class OrchestrationReconciler {
           return { condition: { type, status: "False", reason: "TopicCollision", message, observedGeneration: generation }, topics: [] };
         }
         const present = names.filter((n) => existingSet.has(n));
-        const described = await admin.describeTopics(present);
+        const described = await admin.describeTopics(present, existingSet);
         const configs = await admin.configsOf(present, MANAGED_CONFIGS);
         const diff = diffTopics(
           desired,
@@ -181,6 +190,7 @@ export class OrchestrationReconciler {
         );
         if (diff.create.length > 0) {
           await admin.createTopics(diff.create.map((t) => ({ name: t.name, partitions: t.partitions, replicationFactor: t.replicationFactor, configs: t.configs })));
+          this.deps.kafka.noteTopics(diff.create.map((t) => t.name), true);
           await this.event(orch, "Normal", "TopicsCreated", `created Kafka topic(s) ${diff.create.map((t) => t.name).join(", ")}`);
         }
         for (const inc of diff.increasePartitions) {
@@ -200,6 +210,7 @@ export class OrchestrationReconciler {
         return {
           condition: { type, status: "True", reason: "TopicsReady", message: `${names.length} topics exist with the desired partitions and configs`, observedGeneration: generation },
           topics: names,
+          created: diff.create.length > 0,
         };
       });
     } catch (err) {
@@ -291,6 +302,7 @@ export class OrchestrationReconciler {
           const existing = new Set(await admin.listTopics());
           const mine = [...topics].filter((t) => existing.has(t));
           await admin.deleteTopics(mine);
+          this.deps.kafka.noteTopics(mine, false);
           return mine;
         });
         await this.event(orch, "Normal", "TopicsDeleted", `deleted Kafka topic(s) ${deleted.join(", ") || "(none existed)"} (deletionPolicy: Delete)`);
@@ -316,12 +328,26 @@ export class OrchestrationReconciler {
     return;
   }
 
+  /**
+   * Applies the trust ConfigMap when its content changed, and at least every
+   * `TRUST_REAPPLY_MS` (which also repairs hand edits): a no-op apply per
+   * reconcile would cost an API write per Orchestration per resync.
+   */
+  private async applyTrust(key: string, cm: k8s.V1ConfigMap): Promise<void> {
+    const content = JSON.stringify(cm);
+    const last = this.appliedTrust.get(key);
+    if (last && last.content === content && Date.now() - last.atMs < TRUST_REAPPLY_MS) return;
+    await this.deps.kube.apply(cm);
+    this.appliedTrust.set(key, { content, atMs: Date.now() });
+  }
+
   private claim(key: string, topics: string[]): void {
     for (const [t, owner] of this.claims) if (owner === key && !topics.includes(t)) this.claims.delete(t);
     for (const t of topics) this.claims.set(t, key);
   }
 
   private release(key: string): void {
+    this.appliedTrust.delete(key);
     for (const [t, owner] of this.claims) if (owner === key) this.claims.delete(t);
   }
 

@@ -5,16 +5,17 @@
  * scaling is enabled, and to `spec.replicas` (and `kubectl scale`) otherwise.
  */
 import type * as k8s from "@kubernetes/client-node";
-import type { Orchestration, Worker, WorkerStatus } from "./crds/types.ts";
+import type { Condition, Orchestration, Worker, WorkerStatus } from "./crds/types.ts";
 import { DEFAULT_SCALING, DEFAULT_SIGNING_POLICY, DEFAULT_REPLICAS, WORKER_CONDITIONS, WORKER_PLURAL } from "./crds/types.ts";
 import type { ConditionInput } from "./conditions.ts";
 import { getCondition, setConditions, statusChanged } from "./conditions.ts";
 import { autoscalingEnabled, deploymentFor, workerDeploymentName, workerSelector, workerSteps } from "./builders/deployment.ts";
 import { signingKeySecretFor, signingKeySecretName } from "./builders/keys.ts";
 import { isSpecError } from "./builders/errors.ts";
+import { SPEC_HASH_ANNOTATION } from "./builders/meta.ts";
 import { generateSigningKey } from "../services/events/keys.ts";
 import type { SigningKey } from "../services/events/keys.ts";
-import { AUTOSCALER_FIELD_MANAGER } from "./kube.ts";
+import { AUTOSCALER_FIELD_MANAGER, FIELD_MANAGER } from "./kube.ts";
 import type { Kube } from "./kube.ts";
 import type { EventRecorder } from "./runtime/events.ts";
 import type { Logger } from "./runtime/log.ts";
@@ -23,6 +24,10 @@ import { isConflict } from "./runtime/errors.ts";
 
 export interface WorkerReconcilerDeps {
   kube: Kube;
+  /** Objects from the watch caches (authoritative once synced); the API is read when absent. */
+  cachedWorker?: (namespace: string, name: string) => Worker | undefined;
+  cachedOrchestration?: (namespace: string, name: string) => Orchestration | undefined;
+  cachedDeployment?: (namespace: string, name: string) => k8s.V1Deployment | undefined;
   recorder: EventRecorder;
   log: Logger;
   kafkaBrokers: string;
@@ -37,15 +42,20 @@ export interface WorkerReconcilerDeps {
 }
 
 export class WorkerReconciler {
+  /** What this process last applied per Deployment, to skip no-op applies. */
+  private readonly applied = new Map<string, { hash: string | undefined; generation: number | undefined }>();
+
   constructor(private readonly deps: WorkerReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.split("/");
-    const worker = await this.deps.kube.getWorker(namespace, name);
+    const worker = this.deps.cachedWorker?.(namespace, name) ?? (await this.deps.kube.getWorker(namespace, name));
     // Gone: its Deployment and Secret go with it through their ownerReferences.
     if (!worker || worker.metadata.deletionTimestamp) return;
     const generation = worker.metadata.generation ?? 0;
-    const orch = await this.deps.kube.getOrchestration(namespace, worker.spec.orchestration);
+    const orch =
+      this.deps.cachedOrchestration?.(namespace, worker.spec.orchestration) ??
+      (await this.deps.kube.getOrchestration(namespace, worker.spec.orchestration));
     if (!orch) {
       const missing: ConditionInput = {
         type: WORKER_CONDITIONS.bound,
@@ -122,7 +132,19 @@ export class WorkerReconciler {
   private async applyDeployment(worker: Worker, deployment: k8s.V1Deployment): Promise<k8s.V1Deployment> {
     const namespace = worker.metadata.namespace ?? "";
     const name = workerDeploymentName(worker);
-    const existing = await this.deps.kube.readDeployment(namespace, name);
+    const existing = this.deps.cachedDeployment?.(namespace, name) ?? (await this.deps.kube.readDeployment(namespace, name));
+    // Unchanged since our last apply (same spec hash, no one else bumped its generation): nothing to do.
+    const hash = deployment.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
+    const last = this.applied.get(`${namespace}/${name}`);
+    if (
+      existing &&
+      last &&
+      last.hash === hash &&
+      existing.metadata?.generation === last.generation &&
+      existing.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash
+    ) {
+      return existing;
+    }
     if (!existing) {
       const initial = autoscalingEnabled(worker)
         ? { ...deployment, spec: { ...deployment.spec!, replicas: worker.spec.scaling?.minReplicas ?? DEFAULT_SCALING.minReplicas } }
@@ -134,7 +156,9 @@ export class WorkerReconciler {
         if (!isConflict(err)) throw err;
       }
     }
-    return this.deps.kube.apply(deployment);
+    const applied = await this.deps.kube.apply(deployment);
+    this.applied.set(`${namespace}/${name}`, { hash, generation: applied.metadata?.generation });
+    return applied;
   }
 
   private async ensureSigningKey(worker: Worker, orch: Orchestration): Promise<void> {
@@ -154,15 +178,23 @@ export class WorkerReconciler {
 
   private async writeStatus(worker: Worker, fields: Omit<WorkerStatus, "conditions" | "observedGeneration">, conditions: ConditionInput[]): Promise<void> {
     const now = (this.deps.now ?? (() => new Date()))();
-    // Keep the autoscaler's fields (lag, desiredReplicas, lastScale*): this reconciler does not own them.
+    // Only this reconciler's fields are compared and written: lag, desiredReplicas and lastScale*
+    // belong to the autoscaler, and a merge patch leaves fields it does not name alone.
     const status: WorkerStatus = {
-      ...worker.status,
       ...fields,
       observedGeneration: worker.metadata.generation ?? 0,
-      conditions: setConditions(worker.status?.conditions, conditions, now),
+      // Only the condition types this reconciler owns (transition times kept from the stored ones).
+      conditions: setConditions(ownConditions(worker.status?.conditions, conditions), conditions, now),
     };
-    if (!statusChanged(worker.status, status)) return;
-    await this.deps.kube.patchStatus(WORKER_PLURAL, worker.metadata.namespace ?? "", worker.metadata.name ?? "", status);
+    const mine = (s: WorkerStatus | undefined): WorkerStatus => ({
+      ...(s?.selector !== undefined ? { selector: s.selector } : {}),
+      ...(s?.replicas !== undefined ? { replicas: s.replicas } : {}),
+      ...(fields.desiredReplicas !== undefined && s?.desiredReplicas !== undefined ? { desiredReplicas: s.desiredReplicas } : {}),
+      ...(s?.observedGeneration !== undefined ? { observedGeneration: s.observedGeneration } : {}),
+      ...(s?.conditions ? { conditions: ownConditions(s.conditions, conditions) } : {}),
+    });
+    if (!statusChanged(mine(worker.status), status)) return;
+    await this.deps.kube.applyStatus(WORKER_PLURAL, worker, status, FIELD_MANAGER);
     for (const next of status.conditions ?? []) {
       const before = getCondition(worker.status?.conditions, next.type);
       const problem = next.status === "False" && next.type !== WORKER_CONDITIONS.scalingActive && next.reason !== "ReplicasNotReady";
@@ -171,4 +203,9 @@ export class WorkerReconciler {
       }
     }
   }
+}
+
+function ownConditions(stored: readonly Condition[] | undefined, mine: readonly ConditionInput[]): Condition[] {
+  const types = new Set(mine.map((c) => c.type));
+  return (stored ?? []).filter((c) => types.has(c.type));
 }

@@ -46,6 +46,7 @@ interface WorkerState {
   polling: boolean;
   lastWritten?: string;
   lastWrittenMs: number;
+  lastScale?: { time: string; reason: string };
 }
 
 export interface PollOutcome {
@@ -179,12 +180,20 @@ export class Autoscaler {
 
   private async writeStatus(worker: Worker, st: WorkerState, fields: Record<string, unknown>, condition: ConditionInput, urgent: boolean): Promise<void> {
     const now = this.now();
-    const conditions = setCondition(worker.status?.conditions, condition, new Date(now));
+    const previous = worker.status?.conditions?.filter((c) => c.type === condition.type);
+    const conditions = setCondition(previous, condition, new Date(now));
+    // Server-side apply drops owned fields that are left out: always send the last scale.
+    if (fields.lastScaleTime !== undefined) {
+      st.lastScale = { time: String(fields.lastScaleTime), reason: String(fields.lastScaleReason) };
+    } else if (st.lastScale ?? worker.status?.lastScaleTime) {
+      st.lastScale ??= { time: worker.status?.lastScaleTime ?? "", reason: worker.status?.lastScaleReason ?? "" };
+      fields = { ...fields, lastScaleTime: st.lastScale.time, lastScaleReason: st.lastScale.reason };
+    }
     const fingerprint = JSON.stringify({ ...fields, lag: undefined, c: condition.status + condition.reason });
     const changed = fingerprint !== st.lastWritten;
     const stale = now - st.lastWrittenMs >= (this.deps.statusIntervalMs ?? 10_000) && fields.lag !== worker.status?.lag;
     if (!urgent && !changed && !stale) return;
-    await this.deps.kube.patchStatus(WORKER_PLURAL, worker.metadata.namespace ?? "", worker.metadata.name ?? "", { ...fields, conditions });
+    await this.deps.kube.applyStatus(WORKER_PLURAL, worker, { ...fields, conditions }, AUTOSCALER_FIELD_MANAGER);
     st.lastWritten = fingerprint;
     st.lastWrittenMs = now;
   }

@@ -7,6 +7,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "./log.ts";
+import { apiMessage } from "./errors.ts";
 
 export interface InvolvedObject {
   apiVersion: string;
@@ -25,8 +26,42 @@ export class EventRecorder {
     private readonly log: Logger,
   ) {}
 
-  /** Records an Event; never throws (an Event is worth less than the reconcile that raised it). */
-  async record(obj: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+  private readonly backlog: Array<() => Promise<void>> = [];
+  private sending = 0;
+
+  /**
+   * Records an Event in the background and returns at once; never throws (an
+   * Event is worth less than the reconcile that raised it). A bounded number
+   * are sent at a time; past 1,000 waiting, new ones are dropped and logged.
+   */
+  record(obj: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+    if (this.backlog.length >= 1000) {
+      this.log.warn({ reason, object: obj.metadata.name }, "Event backlog full; dropping an Event");
+      return Promise.resolve();
+    }
+    this.backlog.push(() => this.send(obj, type, reason, message));
+    this.drain();
+    return Promise.resolve();
+  }
+
+  /** Resolves once every queued Event was sent (for tests and shutdown). */
+  async flushed(): Promise<void> {
+    while (this.backlog.length > 0 || this.sending > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private drain(): void {
+    while (this.sending < 4 && this.backlog.length > 0) {
+      const job = this.backlog.shift();
+      if (!job) break;
+      this.sending++;
+      void job().finally(() => {
+        this.sending--;
+        this.drain();
+      });
+    }
+  }
+
+  private async send(obj: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
     const namespace = obj.metadata.namespace ?? "default";
     const dedupeKey = `${obj.metadata.uid}|${type}|${reason}|${message}`;
     const now = new Date();
@@ -69,7 +104,7 @@ export class EventRecorder {
       this.recent.set(dedupeKey, { name, count: 1, firstTimestamp: now });
       if (this.recent.size > 10_000) this.recent.delete(this.recent.keys().next().value as string);
     } catch (err) {
-      this.log.warn({ err, reason, object: `${namespace}/${obj.metadata.name}` }, "could not record a Kubernetes Event");
+      this.log.debug({ err: apiMessage(err), reason, object: `${namespace}/${obj.metadata.name}` }, "could not record a Kubernetes Event");
     }
   }
 }

@@ -116,6 +116,11 @@ function allAlreadyExist(err: unknown): boolean {
   return (err as { type?: string }).type === "TOPIC_ALREADY_EXISTS";
 }
 
+function leaderNotYetElected(err: unknown): boolean {
+  const type = (err as { type?: string }).type;
+  return type === "UNKNOWN_TOPIC_OR_PARTITION" || type === "LEADER_NOT_AVAILABLE";
+}
+
 function toHeaders(headers: RecordHeaders | undefined): IHeaders | undefined {
   if (!headers) return undefined;
   const out: IHeaders = {};
@@ -240,11 +245,14 @@ export class KafkaAdmin {
     }
   }
 
-  /** Describes the named topics that exist; missing names are left out. */
-  async describeTopics(names: string[]): Promise<TopicDescription[]> {
+  /**
+   * Describes the named topics that exist; missing names are left out. Pass
+   * `existing` (a recent topic list) to skip listing every topic of the cluster.
+   */
+  async describeTopics(names: string[], existing?: ReadonlySet<string>): Promise<TopicDescription[]> {
     if (names.length === 0) return [];
-    const existing = new Set(await this.listTopics());
-    const wanted = names.filter((n) => existing.has(n));
+    const known = existing ?? new Set(await this.listTopics());
+    const wanted = names.filter((n) => known.has(n));
     if (wanted.length === 0) return [];
     try {
       const { topics } = await this.admin.fetchTopicMetadata({ topics: wanted });
@@ -310,6 +318,10 @@ export class KafkaAdmin {
     } catch (err) {
       // A concurrent creator got there first: the topic exists, which is what was asked.
       if (allAlreadyExist(err)) return;
+      // kafkajs refreshes metadata right after CreateTopics; a topic whose leader is not
+      // elected yet answers UNKNOWN_TOPIC_OR_PARTITION though it was created. Callers
+      // verify on their next look (the operator requeues after creating).
+      if (leaderNotYetElected(err)) return;
       throw classifyKafkaError(err, `create topics ${topics.map((t) => t.name).join(", ")}`);
     }
   }
@@ -415,22 +427,6 @@ export class KafkaAdmin {
       }));
     } catch (err) {
       throw classifyKafkaError(err, `fetch committed offsets of group ${groupId} on ${topic}`);
-    }
-  }
-
-  /**
-   * Deletes every record below `offset` in each given partition (Kafka DeleteRecords): the partition's
-   * log start offset moves up to `offset`. Irreversible; offsets are never reused.
-   */
-  async deleteRecordsBefore(topic: string, offsets: Array<{ partition: number; offset: bigint }>): Promise<void> {
-    if (offsets.length === 0) return;
-    try {
-      await this.admin.deleteTopicRecords({
-        topic,
-        partitions: offsets.map((p) => ({ partition: p.partition, offset: p.offset.toString() })),
-      });
-    } catch (err) {
-      throw classifyKafkaError(err, `delete records of ${topic}`);
     }
   }
 }

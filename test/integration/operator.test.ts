@@ -100,7 +100,7 @@ describe("the operator", () => {
     await apply(ns, orchestration("tenant"), worker("realm", "tenant", ["create-realm"], { scaling: { minReplicas: 0 } }));
     const orch = await eventually("Orchestration status", async () => {
       const o = await getOrch(ns, "tenant");
-      return condition(o, "WorkersBound")?.status === "False" ? o : undefined;
+      return condition(o, "WorkersBound")?.status === "False" && condition(o, "TopicsReady")?.status === "True" ? o : undefined;
     });
     expect(condition(orch, "TopicsReady")).toMatchObject({ status: "True", reason: "TopicsReady" });
     expect(condition(orch, "Ready")).toMatchObject({ status: "False", reason: "MissingWorkers" });
@@ -140,8 +140,14 @@ describe("the operator", () => {
       { name: "create-realm", worker: "realm", topic: `eventloom.${ns}.tenant.create-realm` },
       { name: "create-client", worker: "client", topic: `eventloom.${ns}.tenant.create-client` },
     ]);
-    const events = await kubectl(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=tenant", "-o", "jsonpath={.items[*].reason}"]);
-    expect(events.stdout.split(" ")).toEqual(expect.arrayContaining(["TopicsCreated", "SigningKeyCreated", "MissingWorkers", "Ready"]));
+    // Events are recorded in the background: poll for them.
+    const wanted = ["TopicsCreated", "SigningKeyCreated", "MissingWorkers", "Ready"];
+    const reasons = await eventually("the Events", async () => {
+      const events = await kubectl(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=tenant", "-o", "jsonpath={.items[*].reason}"]);
+      const got = events.stdout.split(" ");
+      return wanted.every((w) => got.includes(w)) ? got : undefined;
+    });
+    expect(reasons).toEqual(expect.arrayContaining(wanted));
   });
 
   it("builds each Worker's Deployment: owned, restricted, wired to its topics and key, replicas per scaling mode", async () => {

@@ -1,0 +1,179 @@
+/**
+ * Operator benchmark: apply → Ready latency for one Orchestration at a time and
+ * for N (default 1,000) Orchestrations of 3 steps with their Workers applied
+ * at once; operator RSS idle and loaded. Baselines from the same run: a bare
+ * API create round trip and a bare Kafka topic creation.
+ *
+ *   npm run bench:operator            (BENCH_ORCHESTRATIONS=1000 by default)
+ */
+import { spawn } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import * as k8s from "@kubernetes/client-node";
+import { execFileSync } from "node:child_process";
+import type { Orchestration, Worker } from "../operator/crds/types.ts";
+import { GROUP, VERSION } from "../operator/crds/types.ts";
+import { KafkaClient } from "../services/kafka/client.ts";
+import { machine, percentile, pool, root, rssMiB, stackEnv, writeResult } from "./support.ts";
+
+const N = Number(process.env.BENCH_ORCHESTRATIONS ?? 1000);
+const SINGLE_TRIALS = Number(process.env.BENCH_SINGLE_TRIALS ?? 20);
+
+const env = stackEnv();
+const kc = new k8s.KubeConfig();
+kc.loadFromFile(env.KUBECONFIG ?? "");
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+execFileSync(env.KUBECTL ?? "kubectl", ["apply", "-f", `${root}/crds/`], { stdio: "ignore" });
+const ns = `bench-${Date.now().toString(36)}`;
+await core.createNamespace({ body: { metadata: { name: ns } } });
+
+function orchestration(name: string): Orchestration {
+  return {
+    apiVersion: "eventloom.io/v1alpha1",
+    kind: "Orchestration",
+    metadata: { name, namespace: ns },
+    spec: {
+      steps: [
+        { name: "reserve", type: "com.example.reserve", compensation: "com.example.release" },
+        { name: "charge", type: "com.example.charge", dependsOn: ["reserve"] },
+        { name: "ship", type: "com.example.ship", dependsOn: ["charge"] },
+      ],
+      topics: { partitions: 1 },
+      deletionPolicy: "Delete",
+    },
+  };
+}
+function worker(name: string): Worker {
+  return {
+    apiVersion: "eventloom.io/v1alpha1",
+    kind: "Worker",
+    metadata: { name, namespace: ns },
+    spec: { orchestration: name, steps: ["reserve", "charge", "ship"], image: "example:dev", scaling: { minReplicas: 0 } },
+  };
+}
+
+// Ready times, from a watch (no polling load on the API server).
+const readyAt = new Map<string, number>();
+const watch = await new k8s.Watch(kc).watch(
+  `/apis/${GROUP}/${VERSION}/namespaces/${ns}/orchestrations`,
+  {},
+  (_type, obj: Orchestration) => {
+    const name = obj.metadata.name ?? "";
+    if (!readyAt.has(name) && obj.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) readyAt.set(name, performance.now());
+  },
+  () => undefined,
+);
+
+mkdirSync(`${root}/bench/results`, { recursive: true });
+const log = createWriteStream(`${root}/bench/results/operator-bench.log`);
+const operator = spawn(process.execPath, ["--import", "tsx", `${root}/operator/main.ts`], {
+  cwd: root,
+  env: { ...process.env, HEALTH_PORT: "0", HEALTH_HOST: "127.0.0.1", LOG_LEVEL: "warn", EVENTLOOM_LEASE_NAME: ns, EVENTLOOM_LEASE_NAMESPACE: ns },
+  stdio: ["ignore", "pipe", "pipe"],
+});
+operator.stdout.pipe(log);
+operator.stderr.pipe(log);
+const operatorPid = operator.pid ?? 0;
+
+async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`benchmark: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// Leadership: the first Orchestration turning Ready proves the operator reconciles.
+await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "orchestrations", body: orchestration("warmup") });
+await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "workers", body: worker("warmup") });
+await waitUntil("the operator to reconcile", () => readyAt.has("warmup"), 60_000);
+await new Promise((r) => setTimeout(r, 3000));
+const rssIdle = rssMiB(operatorPid);
+
+// Baseline 1: bare API create round trip.
+const apiRtt: number[] = [];
+for (let i = 0; i < 50; i++) {
+  const t = performance.now();
+  await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `rtt-${i}` }, data: { a: "b" } } });
+  apiRtt.push(performance.now() - t);
+}
+// Baseline 2: bare topic creation through the same Kafka module.
+const admin = new KafkaClient({ brokers: (env.KAFKA_BROKERS ?? "").split(","), clientId: "bench" }).admin();
+await admin.connect();
+const topicCreate: number[] = [];
+for (let i = 0; i < 20; i++) {
+  const t = performance.now();
+  await admin.createTopics([{ name: `${ns}-baseline-${i}`, partitions: 1, replicationFactor: 1 }]);
+  topicCreate.push(performance.now() - t);
+}
+await admin.deleteTopics(Array.from({ length: 20 }, (_, i) => `${ns}-baseline-${i}`));
+
+// Single applies, one after another.
+const single: number[] = [];
+for (let i = 0; i < SINGLE_TRIALS; i++) {
+  const name = `single-${i}`;
+  const t = performance.now();
+  await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "orchestrations", body: orchestration(name) });
+  await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "workers", body: worker(name) });
+  await waitUntil(`${name} Ready`, () => readyAt.has(name), 30_000);
+  single.push((readyAt.get(name) ?? 0) - t);
+}
+
+// N at once.
+let peakRss = rssIdle;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, rssMiB(operatorPid));
+}, 500);
+const created = new Map<string, number>();
+const start = performance.now();
+await pool(
+  Array.from({ length: N }, (_, i) => `many-${i}`),
+  32,
+  async (name) => {
+    created.set(name, performance.now());
+    await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "orchestrations", body: orchestration(name) });
+    await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "workers", body: worker(name) });
+  },
+);
+const appliedAllMs = performance.now() - start;
+await waitUntil(`all ${N} Ready`, () => [...created.keys()].every((n) => readyAt.has(n)), 600_000);
+const allReadyMs = Math.max(...[...created.keys()].map((n) => (readyAt.get(n) ?? 0) - start));
+const many = [...created.entries()].map(([n, t]) => (readyAt.get(n) ?? 0) - t);
+await new Promise((r) => setTimeout(r, 3000));
+clearInterval(sampler);
+const rssLoaded = rssMiB(operatorPid);
+peakRss = Math.max(peakRss, rssLoaded);
+
+const round = (x: number) => Math.round(x);
+const result = {
+  machine: machine(),
+  command: "npm run bench:operator",
+  orchestrations: N,
+  topicsPerOrchestration: 8,
+  baseline: {
+    apiCreateMs: { p50: round(percentile(apiRtt, 50)), p95: round(percentile(apiRtt, 95)) },
+    topicCreateMs: { p50: round(percentile(topicCreate, 50)), p95: round(percentile(topicCreate, 95)) },
+  },
+  singleApplyToReadyMs: { p50: round(percentile(single, 50)), p95: round(percentile(single, 95)), trials: single.length },
+  manyApplyToReadyMs: { p50: round(percentile(many, 50)), p95: round(percentile(many, 95)), appliedAllMs: round(appliedAllMs), allReadyMs: round(allReadyMs) },
+  operatorRssMiB: { idle: rssIdle, loaded: rssLoaded, peak: peakRss },
+};
+console.log(JSON.stringify(result, null, 2));
+console.log(`results: ${writeResult("operator", result)}`);
+
+// Clean up: deletionPolicy Delete makes the operator remove the topics.
+const teardownStart = performance.now();
+await pool([...created.keys(), ...Array.from({ length: SINGLE_TRIALS }, (_, i) => `single-${i}`), "warmup"], 32, (name) =>
+  custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "orchestrations", name }).catch(() => undefined),
+);
+await waitUntil(
+  "the operator to delete the topics",
+  async () => (await admin.listTopics()).every((t) => !t.startsWith(`eventloom.${ns}.`)),
+  600_000,
+).catch((err: unknown) => console.error(String(err)));
+console.log(`teardown: topics of ${N + SINGLE_TRIALS + 1} Orchestrations deleted in ${round(performance.now() - teardownStart)} ms`);
+watch.abort();
+await admin.close();
+operator.kill("SIGTERM");
+await core.deleteNamespace({ name: ns }).catch(() => undefined);
+process.exit(0);
