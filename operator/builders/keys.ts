@@ -171,7 +171,10 @@ export function trustDocumentFor(
     } else {
       owner = entry.role;
       sources = [orchestrationSource(namespace, name)];
-      types = commandTypes;
+      // The Orchestration's own key speaks only as the Orchestration, but for every type it
+      // may need there: step commands and compensations, and the client events the gateway
+      // signs on ingress (run starts, choreography triggers) whose types the spec cannot list.
+      types = commandTypes.length > 0 ? ["*"] : [];
     }
     // A key allowed nothing is left out: the trust store refuses empty allowances.
     if (sources.length === 0 || types.length === 0) continue;
