@@ -3,8 +3,8 @@
  * Kafka stops answering, the session is dropped and the next use reconnects,
  * so the operator recovers by itself when the broker returns.
  */
-import { KafkaClient, KafkaUnavailableError } from "../services/kafka/client.ts";
-import type { KafkaAdmin } from "../services/kafka/client.ts";
+import { KafkaUnavailableError } from "../services/kafka/client.ts";
+import type { KafkaAdmin , KafkaClient} from "../services/kafka/client.ts";
 
 export class SharedKafkaAdmin {
   private admin: KafkaAdmin | undefined;

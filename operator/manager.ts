@@ -4,7 +4,7 @@
  * election, probes and metrics. Every replica keeps its caches warm; only the
  * leader reconciles, so a standby takes over with nothing to load.
  */
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import type { Server } from "node:http";
 import type { Orchestration, Worker } from "./crds/types.ts";
 import { GROUP, ORCHESTRATION_KIND, ORCHESTRATION_PLURAL, VERSION, WORKER_KIND, WORKER_PLURAL } from "./crds/types.ts";
