@@ -11,6 +11,7 @@ KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION-$(cksum <"$STACK_LIB_DIR/kafka-pom.x
 K8S_HOME="$CACHE_DIR/kubernetes-$KUBERNETES_VERSION"
 ETCD_HOME="$CACHE_DIR/etcd-$ETCD_VERSION"
 HELM_HOME="$CACHE_DIR/helm-$HELM_VERSION"
+JAEGER_HOME="$CACHE_DIR/jaeger-$JAEGER_VERSION"
 INSTALL_LOG_DIR="$CACHE_DIR/logs"
 
 _fresh_scratch() {
@@ -138,3 +139,39 @@ _install_helm() {
   mv "$scratch" "$HELM_HOME"
 }
 install_helm() { with_lock helm _install_helm; }
+
+# Jaeger (only for demos: `stack.sh up --with-jaeger`); its module replaces one
+# dependency, so it builds from a consumer module that copies the replace.
+_install_jaeger() {
+  [[ -x "$JAEGER_HOME/bin/jaeger" ]] && return 0
+  local step="build jaeger $JAEGER_VERSION" logf="$INSTALL_LOG_DIR/jaeger-$JAEGER_VERSION.log"
+  need go "build jaeger"
+  local scratch; scratch="$(_fresh_scratch "$JAEGER_HOME")"
+  log "$step (takes several minutes cold)"
+  (
+    set -e
+    cd "$scratch"
+    export GOFLAGS=-mod=mod
+    go mod download -json "github.com/jaegertracing/jaeger@v$JAEGER_VERSION" >dl.json
+    local gomod; gomod="$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' dl.json)"
+    {
+      echo "module eventloom.local/jaeger-build"
+      echo
+      sed -n 's/^go \(.*\)/go \1/p' "$gomod"
+      echo
+      echo "require github.com/jaegertracing/jaeger v$JAEGER_VERSION"
+      grep -E '^replace ' "$gomod" || true
+    } >go.mod
+    # Jaeger's own go.sum pins its dependency tree; starting from it avoids checksum
+    # database lookups for hundreds of modules.
+    cp "$(go env GOMODCACHE)/github.com/jaegertracing/jaeger@v$JAEGER_VERSION/go.sum" go.sum
+    sed -n '/^require (/,/^)/p' "$gomod" >>go.mod
+    printf 'package tools\n\nimport _ "github.com/jaegertracing/jaeger/cmd/jaeger"\n' >tools.go
+    go mod tidy
+    mkdir -p bin
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+  ) >"$logf" 2>&1 || die "$step" "go build failed" "$logf"
+  mkdir -p "$scratch/keep" && mv "$scratch/bin" "$scratch/keep/bin" && find "$scratch" -mindepth 1 -maxdepth 1 ! -name keep -exec rm -rf {} +
+  mv "$scratch/keep" "$JAEGER_HOME" && rmdir "$scratch"
+}
+install_jaeger() { with_lock jaeger _install_jaeger; }

@@ -3,6 +3,7 @@
 # broker (KRaft), a real etcd and kube-apiserver, kubectl and helm.
 #
 #   stack.sh up       install what is missing (cached) and start everything; idempotent
+#                     (--with-jaeger also builds and starts Jaeger, for demos)
 #   stack.sh down     stop everything and delete the running state
 #   stack.sh status   say what runs; exit 0 when all is ready, 3 otherwise
 #   stack.sh env      print `export` lines: eval "$(npm run -s stack -- env)"
@@ -13,6 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/install.sh"
 KAFKA_DIR="$STATE_DIR/kafka"
 ETCD_DIR="$STATE_DIR/etcd"
 APISERVER_DIR="$STATE_DIR/apiserver"
+JAEGER_DIR="$STATE_DIR/jaeger"
 KUBECONFIG_PATH="$STATE_DIR/kubeconfig"
 READY_TIMEOUT="${EVENTLOOM_STACK_READY_TIMEOUT:-120}"
 
@@ -197,6 +199,67 @@ KCFG
   chmod 600 "$tmp" && mv "$tmp" "$KUBECONFIG_PATH"
 }
 
+
+# --- Jaeger (optional) -----------------------------------------------------------
+
+jaeger_healthy() { curl -sf --max-time 2 "http://127.0.0.1:$JAEGER_HEALTH_PORT/status" >/dev/null; }
+
+jaeger_up() {
+  if pid_alive "$JAEGER_DIR/pid"; then jaeger_healthy && return 0; fi
+  local step="start jaeger" logf="$JAEGER_DIR/jaeger.log"
+  for p in "$JAEGER_UI_PORT:EVENTLOOM_JAEGER_UI_PORT" "$JAEGER_OTLP_HTTP_PORT:EVENTLOOM_JAEGER_OTLP_HTTP_PORT" \
+    "$JAEGER_OTLP_GRPC_PORT:EVENTLOOM_JAEGER_OTLP_GRPC_PORT" "$JAEGER_HEALTH_PORT:EVENTLOOM_JAEGER_HEALTH_PORT"; do
+    require_port_free "$step" "${p%%:*}" "${p#*:}"
+  done
+  rm -rf "$JAEGER_DIR" && mkdir -p "$JAEGER_DIR"
+  # Jaeger's all-in-one configuration, on loopback and on the stack's ports, in memory.
+  cat >"$JAEGER_DIR/config.yaml" <<YAML
+service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+extensions:
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:$JAEGER_UI_PORT
+    grpc:
+      endpoint: 127.0.0.1:$((JAEGER_UI_PORT + 1))
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: 127.0.0.1:$JAEGER_HEALTH_PORT
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$JAEGER_OTLP_GRPC_PORT
+      http:
+        endpoint: 127.0.0.1:$JAEGER_OTLP_HTTP_PORT
+processors:
+  batch:
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+YAML
+  log "starting jaeger $JAEGER_VERSION: UI http://127.0.0.1:$JAEGER_UI_PORT, OTLP http://127.0.0.1:$JAEGER_OTLP_HTTP_PORT"
+  setsid nohup "$JAEGER_HOME/bin/jaeger" --config "$JAEGER_DIR/config.yaml" >"$logf" 2>&1 </dev/null 9>&- &
+  echo $! >"$JAEGER_DIR/pid"
+  wait_for "$step" "$READY_TIMEOUT" "$logf" jaeger_healthy
+}
+
 # --- commands --------------------------------------------------------------------
 
 cmd_up() {
@@ -215,6 +278,10 @@ cmd_up() {
   apiserver_up
   kafka_wait
   apiserver_wait
+  if [[ "$WITH_JAEGER" == 1 ]]; then
+    install_jaeger
+    jaeger_up
+  fi
   log "ready in $((SECONDS - started))s: kafka 127.0.0.1:$KAFKA_PORT, kube-apiserver https://127.0.0.1:$APISERVER_PORT"
   log "use it from a shell with: eval \"\$(npm run -s stack -- env)\""
 }
@@ -235,6 +302,7 @@ stop_pidfile() {
 }
 
 cmd_down() {
+  stop_pidfile jaeger "$JAEGER_DIR/pid"
   stop_pidfile kube-apiserver "$APISERVER_DIR/pid"
   stop_pidfile etcd "$ETCD_DIR/pid"
   stop_pidfile kafka "$KAFKA_DIR/pid"
@@ -248,6 +316,7 @@ cmd_status() {
   if kafka_answers_metadata 2>/dev/null; then report kafka "ready 127.0.0.1:$KAFKA_PORT (pid $(cat "$KAFKA_DIR/pid" 2>/dev/null || echo ?))"; else report kafka "not running"; ok=3; fi
   if etcd_healthy; then report etcd "ready 127.0.0.1:$ETCD_PORT"; else report etcd "not running"; ok=3; fi
   if apiserver_ready 2>/dev/null; then report kube-apiserver "ready https://127.0.0.1:$APISERVER_PORT"; else report kube-apiserver "not running"; ok=3; fi
+  if jaeger_healthy; then report jaeger "ready http://127.0.0.1:$JAEGER_UI_PORT (OTLP http://127.0.0.1:$JAEGER_OTLP_HTTP_PORT)"; else report jaeger "not running (optional: up --with-jaeger)"; fi
   report kubeconfig "$KUBECONFIG_PATH"
   report cache "$CACHE_DIR ($(du -sh "$CACHE_DIR" 2>/dev/null | cut -f1))"
   return $ok
@@ -262,10 +331,14 @@ export KUBECONFIG=$KUBECONFIG_PATH
 export KUBECTL=$K8S_HOME/bin/kubectl
 export HELM=$HELM_HOME/bin/helm
 export EVENTLOOM_STACK_DIR=$STATE_DIR
+export EVENTLOOM_JAEGER_UI=http://127.0.0.1:$JAEGER_UI_PORT
+export EVENTLOOM_OTLP_ENDPOINT=http://127.0.0.1:$JAEGER_OTLP_HTTP_PORT
 export PATH=$node_path$K8S_HOME/bin:$HELM_HOME/bin:\$PATH
 ENV
 }
 
+WITH_JAEGER=0
+[[ "${2:-}" == "--with-jaeger" || "${EVENTLOOM_STACK_JAEGER:-0}" == 1 ]] && WITH_JAEGER=1
 case "${1:-}" in
   up) with_lock "stack-up-$(echo "$STATE_DIR" | cksum | cut -d' ' -f1)" cmd_up ;;
   down) cmd_down ;;

@@ -8,3 +8,6 @@ LOG4J_VERSION="2.25.2"
 KUBERNETES_VERSION="${EVENTLOOM_KUBERNETES_VERSION:-1.35.4}"
 ETCD_VERSION="${EVENTLOOM_ETCD_VERSION:-3.6.16}"
 HELM_VERSION="${EVENTLOOM_HELM_VERSION:-3.22.0}"
+# Jaeger: the v1.x module tags also carry cmd/jaeger (the v2 binary); v2.x tags cannot be
+# installed from the proxy because the module path has no /v2.
+JAEGER_VERSION="${EVENTLOOM_JAEGER_VERSION:-1.76.0}"
