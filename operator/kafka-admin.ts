@@ -57,6 +57,11 @@ export class SharedKafkaAdmin {
     this.topics = undefined;
   }
 
+  /** Requests the current admin session has sent (resets when the session is replaced). */
+  get requests(): number {
+    return this.admin?.requests ?? 0;
+  }
+
   async close(): Promise<void> {
     await this.reset();
   }

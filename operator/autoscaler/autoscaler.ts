@@ -109,8 +109,22 @@ export class Autoscaler {
     for (const key of this.state.keys()) if (!live.has(key)) this.state.delete(key);
   }
 
-  /** One poll of one Worker; exported through the class for benchmarks. */
+  /** The topic list is shared by all polls; a deleted topic shows within this age. */
+  private topicListMaxAgeMs(): number {
+    return 2000;
+  }
+
+  /** One poll of one Worker. */
   async poll(worker: Worker, st: WorkerState): Promise<PollOutcome | undefined> {
+    const started = performance.now();
+    try {
+      return await this.pollOnce(worker, st);
+    } finally {
+      this.deps.metrics.autoscalerPollDuration.observe((performance.now() - started) / 1000);
+    }
+  }
+
+  private async pollOnce(worker: Worker, st: WorkerState): Promise<PollOutcome | undefined> {
     const namespace = worker.metadata.namespace ?? "";
     const name = worker.metadata.name ?? "";
     const orch = this.deps.orchestration(namespace, worker.spec.orchestration);
@@ -124,8 +138,9 @@ export class Autoscaler {
     let lag = 0;
     let partitions = 0;
     try {
+      const existing = await this.deps.kafka.topicNames(this.topicListMaxAgeMs());
       await this.deps.kafka.use(async (admin) => {
-        const existing = new Set(await admin.listTopics());
+        const before = admin.requests;
         const missing = topics.filter((t) => !existing.has(t));
         if (missing.length > 0) throw new TopicMissingError(missing);
         const committed = await admin.committedOffsetsOf(group, topics);
@@ -139,6 +154,7 @@ export class Autoscaler {
             partitions++;
           }
         }
+        this.deps.metrics.autoscalerKafkaRequests.inc(admin.requests - before);
       });
     } catch (err) {
       const condition: ConditionInput =

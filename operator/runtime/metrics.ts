@@ -42,6 +42,17 @@ export function createOperatorMetrics() {
       labelNames: ["namespace", "worker", "topic", "partition"] as const,
       registers: [registry],
     }),
+    autoscalerPollDuration: new Histogram({
+      name: "eventloom_autoscaler_poll_duration_seconds",
+      help: "Time one lag poll of one Worker took (Kafka reads, decision, scale patch, status).",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    autoscalerKafkaRequests: new Counter({
+      name: "eventloom_autoscaler_kafka_requests_total",
+      help: "Kafka requests sent by lag polls.",
+      registers: [registry],
+    }),
     workerDesiredReplicas: new Gauge({
       name: "eventloom_worker_desired_replicas",
       help: "Replicas the lag autoscaler asks for.",

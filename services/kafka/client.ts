@@ -215,7 +215,14 @@ export class KafkaClient {
 }
 
 export class KafkaAdmin {
-  constructor(private readonly admin: Admin) {}
+  /** Requests sent to brokers by this admin session (for cost accounting). */
+  requests = 0;
+
+  constructor(private readonly admin: Admin) {
+    admin.on(admin.events.REQUEST, () => {
+      this.requests++;
+    });
+  }
 
   async connect(): Promise<void> {
     try {
