@@ -1,0 +1,317 @@
+import Fastify from "fastify";
+import type { FastifyInstance } from "fastify";
+import { afterEach, describe, expect, it } from "vitest";
+import { anOrchestration, aStep } from "../../operator/builders/fixtures.ts";
+import type { Orchestration } from "../../operator/crds/types.ts";
+import { TrustStore } from "../events/trust-store.ts";
+import type { IncomingRecord, OutgoingRecord } from "../kafka/client.ts";
+import type { OrchestrationEntry } from "../runtime/registry.ts";
+import { idempotentRunId, runApi } from "./api.ts";
+import type { RunReader } from "./api.ts";
+import { decodeInbox } from "./inbox.ts";
+import { startRun } from "./machine.ts";
+import type { RunState } from "./model.ts";
+
+function entry(o: Orchestration): OrchestrationEntry {
+  return {
+    key: `${o.metadata.namespace}/${o.metadata.name}`,
+    namespace: o.metadata.namespace ?? "",
+    name: o.metadata.name ?? "",
+    generation: o.metadata.generation ?? 1,
+    orchestration: o,
+    signer: undefined,
+    trust: new TrustStore([]),
+  };
+}
+
+const tenant = anOrchestration({
+  name: "tenant-creation",
+  namespace: "acme",
+  spec: {
+    steps: [aStep("create-realm"), aStep("create-client", { dependsOn: ["create-realm"] })],
+    inputSchema: {
+      type: "object",
+      required: ["tenantId", "realmName"],
+      properties: {
+        tenantId: { type: "string", minLength: 1 },
+        realmName: { type: "string", pattern: "^[a-z0-9-]+$" },
+      },
+      additionalProperties: false,
+    },
+  },
+});
+const choreo = anOrchestration({
+  name: "saga",
+  namespace: "acme",
+  spec: { mode: "choreographed", steps: [{ name: "a", subscribes: ["x"] }] },
+});
+
+class FakeRuns implements RunReader {
+  readonly runs = new Map<string, RunState>();
+  ready = true;
+  get(runId: string): RunState | undefined {
+    return this.runs.get(runId);
+  }
+  list(): RunState[] {
+    return [...this.runs.values()];
+  }
+}
+
+let app: FastifyInstance | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+async function build(opts: { fail?: boolean } = {}) {
+  const written: Array<{ topic: string; records: OutgoingRecord[] }> = [];
+  const runs = new FakeRuns();
+  const entries = new Map(
+    [tenant, choreo].map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, entry(o)]),
+  );
+  app = Fastify();
+  await app.register(runApi, {
+    orchestrations: { get: (ns, name) => entries.get(`${ns}/${name}`) },
+    runs,
+    send: async (topic, records) => {
+      if (opts.fail) throw new Error("broker down");
+      written.push({ topic, records });
+    },
+    now: () => Date.UTC(2025, 5, 18),
+  });
+  return { app, written, runs };
+}
+
+function asIncoming(r: OutgoingRecord): IncomingRecord {
+  const headers: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(r.headers ?? {})) if (v !== undefined) headers[k] = Buffer.from(v);
+  return {
+    topic: "inbox",
+    partition: 0,
+    offset: "0",
+    key: r.key === null || r.key === undefined ? null : Buffer.from(r.key),
+    value: r.value === null ? null : Buffer.from(r.value),
+    headers,
+    timestamp: "0",
+  };
+}
+
+const START = "/namespaces/acme/orchestrations/tenant-creation/runs";
+
+describe("the run API", () => {
+  it("starts a run: writes the start request to the inbox, answers 202 with the run id and where to find it", async () => {
+    const { app, written } = await build();
+    const res = await app.inject({ method: "POST", url: START, payload: { tenantId: "t", realmName: "r" } });
+    expect(res.statusCode).toBe(202);
+    const body = res.json() as { runId: string; location: string; state: string; traceId: string };
+    expect(body.state).toBe("Pending");
+    expect(body.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(res.headers.location).toBe(`/namespaces/acme/runs/${body.runId}`);
+    expect(written).toHaveLength(1);
+    expect(written[0]?.topic).toBe("eventloom-engine-inbox");
+    const msg = decodeInbox(asIncoming(written[0]?.records[0] as OutgoingRecord));
+    expect(msg).toMatchObject({
+      kind: "start",
+      runId: body.runId,
+      request: {
+        namespace: "acme",
+        orchestration: "tenant-creation",
+        generation: 1,
+        input: { tenantId: "t", realmName: "r" },
+        trace: { traceId: body.traceId },
+      },
+    });
+    // Until the engine wrote the run, this process answers from what it accepted.
+    const got = await app.inject({ method: "GET", url: body.location });
+    expect(got.statusCode).toBe(200);
+    expect(got.json()).toMatchObject({
+      runId: body.runId,
+      state: "Pending",
+      steps: [{ name: "create-realm", status: "Pending" }, { name: "create-client" }],
+    });
+  });
+
+  it("refuses input that breaks the inputSchema with a 422 problem listing the violations", async () => {
+    const { app, written } = await build();
+    const res = await app.inject({
+      method: "POST",
+      url: START,
+      payload: { tenantId: "", realmName: "Bad Name", extra: 1 },
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.headers["content-type"]).toContain("application/problem+json");
+    const problem = res.json() as { type: string; errors: Array<{ instancePath: string; keyword: string }> };
+    expect(problem.type).toBe("urn:eventloom:problem:schema-violation");
+    expect(problem.errors.map((e) => e.keyword).sort()).toEqual([
+      "additionalProperties",
+      "minLength",
+      "pattern",
+    ]);
+    expect(written).toHaveLength(0);
+  });
+
+  it.each([
+    ["an unknown Orchestration", "/namespaces/acme/orchestrations/nope/runs", 404, "orchestration-not-found"],
+    ["a choreographed Orchestration", "/namespaces/acme/orchestrations/saga/runs", 409, "not-orchestrated"],
+    [
+      "a namespace that is not a DNS label",
+      "/namespaces/Bad_NS/orchestrations/saga/runs",
+      400,
+      "bad-request",
+    ],
+  ])("answers a problem for %s", async (_name, url, status, type) => {
+    const { app } = await build();
+    const res = await app.inject({ method: "POST", url, payload: {} });
+    expect(res.statusCode).toBe(status);
+    expect(res.json()).toMatchObject({ type: `urn:eventloom:problem:${type}`, status, instance: url });
+  });
+
+  it("answers 503 with Retry-After, and starts nothing, when Kafka does not take the request", async () => {
+    const { app } = await build({ fail: true });
+    const res = await app.inject({ method: "POST", url: START, payload: { tenantId: "t", realmName: "r" } });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers["retry-after"]).toBe("5");
+    const list = await app.inject({ method: "GET", url: "/namespaces/acme/runs" });
+    expect((list.json() as { count: number }).count).toBe(0);
+  });
+
+  it("returns the same run for the same Idempotency-Key, and 422 when the key comes back with another input", async () => {
+    const { app, written, runs } = await build();
+    const headers = { "idempotency-key": "order-42" };
+    const first = await app.inject({
+      method: "POST",
+      url: START,
+      payload: { tenantId: "t", realmName: "r" },
+      headers,
+    });
+    const second = await app.inject({
+      method: "POST",
+      url: START,
+      payload: { tenantId: "t", realmName: "r" },
+      headers,
+    });
+    const runId = idempotentRunId("acme", "tenant-creation", "order-42");
+    expect([first.json(), second.json()].map((b) => (b as { runId: string }).runId)).toEqual([runId, runId]);
+    expect(written).toHaveLength(1);
+    const other = await app.inject({
+      method: "POST",
+      url: START,
+      payload: { tenantId: "t", realmName: "other" },
+      headers,
+    });
+    expect(other.statusCode).toBe(422);
+    expect(other.json()).toMatchObject({ type: "urn:eventloom:problem:idempotency-key-reused", runId });
+    // Once the engine wrote it, the view answers.
+    const msg = decodeInbox(asIncoming(written[0]?.records[0] as OutgoingRecord));
+    if (msg.kind !== "start") throw new Error("not a start");
+    runs.runs.set(runId, startRun(msg.request, 5, { ready: true }).state);
+    const third = await app.inject({
+      method: "POST",
+      url: START,
+      payload: { tenantId: "t", realmName: "r" },
+      headers,
+    });
+    expect(third.json()).toMatchObject({ runId, state: "Running" });
+  });
+
+  it("undoes only a Succeeded run and cancels only a Pending or Running one (409 otherwise)", async () => {
+    const { app, written, runs } = await build();
+    const base = startRun(
+      {
+        runId: "r-1",
+        namespace: "acme",
+        orchestration: "tenant-creation",
+        generation: 1,
+        spec: tenant.spec,
+        input: {},
+        inputHash: "",
+        trace: { traceparent: "", traceId: "" },
+      },
+      1,
+      { ready: true },
+    ).state;
+    runs.runs.set("r-1", base);
+    const undo = await app.inject({ method: "POST", url: "/namespaces/acme/runs/r-1/undo" });
+    expect(undo.statusCode).toBe(409);
+    expect(undo.json()).toMatchObject({ type: "urn:eventloom:problem:run-state-conflict", state: "Running" });
+    const cancel = await app.inject({
+      method: "POST",
+      url: "/namespaces/acme/runs/r-1/cancel",
+      headers: { "idempotency-key": "c" },
+    });
+    expect(cancel.statusCode).toBe(202);
+    expect(decodeInbox(asIncoming(written[0]?.records[0] as OutgoingRecord))).toMatchObject({
+      kind: "cancel",
+      runId: "r-1",
+    });
+    runs.runs.set("r-1", { ...base, status: "Succeeded" });
+    expect((await app.inject({ method: "POST", url: "/namespaces/acme/runs/r-1/undo" })).statusCode).toBe(
+      202,
+    );
+    expect((await app.inject({ method: "POST", url: "/namespaces/acme/runs/r-1/cancel" })).statusCode).toBe(
+      409,
+    );
+    expect((await app.inject({ method: "POST", url: "/namespaces/other/runs/r-1/undo" })).statusCode).toBe(
+      404,
+    );
+  });
+
+  it("shows a run with RFC 3339 times, every attempt, and its trace id", async () => {
+    const { app, runs } = await build();
+    const state = startRun(
+      {
+        runId: "r-2",
+        namespace: "acme",
+        orchestration: "tenant-creation",
+        generation: 1,
+        spec: tenant.spec,
+        input: { tenantId: "t" },
+        inputHash: "",
+        trace: {
+          traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+          traceId: "0af7651916cd43dd8448eb211c80319c",
+        },
+      },
+      Date.UTC(2025, 5, 18, 12),
+      { ready: true },
+    ).state;
+    runs.runs.set("r-2", state);
+    const res = await app.inject({ method: "GET", url: "/namespaces/acme/runs/r-2" });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      runId: "r-2",
+      state: "Running",
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      createdAt: "2025-06-18T12:00:00.000Z",
+      input: { tenantId: "t" },
+      steps: [
+        {
+          name: "create-realm",
+          status: "Running",
+          attempt: 1,
+          waiting: "result",
+          dueAt: "2025-06-18T12:00:30.000Z",
+          attempts: [
+            {
+              action: "do",
+              attempt: 1,
+              commandId: "r-2.create-realm.do.1",
+              dispatchedAt: "2025-06-18T12:00:00.000Z",
+            },
+          ],
+        },
+        { name: "create-client", status: "Pending", attempt: 0, attempts: [] },
+      ],
+    });
+  });
+
+  it("lists runs filtered by state, and is 503 until the view caught up", async () => {
+    const { app, runs } = await build();
+    runs.ready = false;
+    expect((await app.inject({ method: "GET", url: "/namespaces/acme/runs" })).statusCode).toBe(503);
+    runs.ready = true;
+    const bad = await app.inject({ method: "GET", url: "/namespaces/acme/runs?state=Sideways" });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ type: "urn:eventloom:problem:bad-request" });
+  });
+});

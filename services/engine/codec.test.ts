@@ -1,0 +1,120 @@
+import { describe, expect, it } from "vitest";
+import type { IncomingRecord, OutgoingRecord } from "../kafka/client.ts";
+import { decodeInbox, forwardRecord, runRequestRecord, startRecord } from "./inbox.ts";
+import { startRun } from "./machine.ts";
+import type { StartRequest } from "./machine.ts";
+import { decodeState, encodeState, encodeTombstone } from "./state-codec.ts";
+
+const request: StartRequest = {
+  runId: "3f6c1f1e-0000-4000-8000-000000000001",
+  namespace: "shop",
+  orchestration: "orders",
+  generation: 4,
+  spec: { steps: [{ name: "a", type: "com.example.a" }] },
+  input: { orderId: "42" },
+  inputHash: "abc",
+  idempotencyKey: "k-1",
+  trace: {
+    traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+  },
+};
+
+/** What a consumer gets back for a produced record. */
+function consumed(r: OutgoingRecord, topic = "t", offset = "7"): IncomingRecord {
+  const headers: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(r.headers ?? {}))
+    if (v !== undefined) headers[k] = Buffer.isBuffer(v) ? v : Buffer.from(v);
+  const key =
+    r.key === null || r.key === undefined ? null : Buffer.isBuffer(r.key) ? r.key : Buffer.from(r.key);
+  const value = r.value === null ? null : Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+  return { topic, partition: 1, offset, key, value, headers, timestamp: "0" };
+}
+
+describe("inbox records", () => {
+  it("carry a start request keyed by run id, and read back the same", () => {
+    const record = startRecord(request, "req-1", new Date(0));
+    expect(record.key).toBe(request.runId);
+    const msg = decodeInbox(consumed(record));
+    expect(msg).toEqual({ kind: "start", runId: request.runId, requestId: "req-1", request });
+  });
+
+  it.each(["cancel", "undo"] as const)("carry a %s request", (kind) => {
+    const msg = decodeInbox(consumed(runRequestRecord(kind, request, "req-2")));
+    expect(msg).toEqual({
+      kind,
+      runId: request.runId,
+      requestId: "req-2",
+      namespace: "shop",
+      orchestration: "orders",
+    });
+  });
+
+  it("forward a worker's record byte for byte with where it came from", () => {
+    const original = consumed(
+      { key: "run-9", value: Buffer.from("{}"), headers: { ce_id: "x", traceparent: "tp" } },
+      "eventloom.shop.orders-results",
+      "12",
+    );
+    const forwarded = forwardRecord(original, {
+      namespace: "shop",
+      orchestration: "orders",
+      mode: "orchestrated",
+    });
+    if (!forwarded) throw new Error("not forwarded");
+    const msg = decodeInbox(consumed(forwarded, "inbox", "99"));
+    expect(msg).toMatchObject({
+      kind: "forwarded",
+      runId: "run-9",
+      origin: {
+        topic: "eventloom.shop.orders-results",
+        partition: 1,
+        offset: "12",
+        namespace: "shop",
+        orchestration: "orders",
+        mode: "orchestrated",
+      },
+    });
+    if (msg.kind !== "forwarded") return;
+    expect(msg.record.value).toEqual(original.value);
+    expect(msg.record.headers).toEqual(original.headers);
+  });
+
+  it("do not forward a record without a key: it names no run", () => {
+    expect(
+      forwardRecord(consumed({ key: null, value: null }), {
+        namespace: "a",
+        orchestration: "b",
+        mode: "orchestrated",
+      }),
+    ).toBeUndefined();
+  });
+
+  it("report a record that is not a CloudEvent as invalid", () => {
+    expect(decodeInbox(consumed({ key: "r", value: Buffer.from("x") })).kind).toBe("invalid");
+  });
+});
+
+describe("state records", () => {
+  it("round-trip a run through the state topic", () => {
+    const { state } = startRun(request, 1_000, { ready: true });
+    const record = encodeState(state, 2);
+    expect(record.partition).toBe(2);
+    expect(decodeState(consumed(record))).toEqual({ kind: "run", runId: request.runId, state });
+  });
+
+  it("read a tombstone as a forgotten run", () => {
+    expect(decodeState(consumed(encodeTombstone("r-1", 0)))).toEqual({ kind: "tombstone", runId: "r-1" });
+  });
+
+  it.each([
+    ["not JSON", Buffer.from("{")],
+    ["another schema", Buffer.from(JSON.stringify({ schema: 99, runId: "r-1" }))],
+    [
+      "a state of another run",
+      Buffer.from(JSON.stringify({ schema: 1, runId: "r-2", version: 1, status: "Running", steps: [] })),
+    ],
+  ])("refuse %s", (_name, value) => {
+    expect(decodeState({ key: Buffer.from("r-1"), value }).kind).toBe("invalid");
+  });
+});

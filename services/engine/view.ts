@@ -1,0 +1,205 @@
+/**
+ * The materialized view of the state topic: every run's latest state, read
+ * from the beginning of the compacted topic and kept current by tailing it.
+ *
+ * Every engine replica (and a gateway serving the run API) holds one. The
+ * replica that owns partition p writes the states of p's runs and updates its
+ * view at once; every other view sees the write when it reads it back. A
+ * record only replaces a state with a lower `version`, so replaying the topic,
+ * reading one's own writes again, or meeting an older duplicate is harmless.
+ *
+ * "Read everything written so far to partition p" is answered with a fence:
+ * a tombstone under a unique key written to p, then waiting until this view
+ * has read it (see `fence`). Unlike comparing with the partition's end offset,
+ * this works even when compaction removed the last records.
+ */
+import { randomUUID } from "node:crypto";
+import type { KafkaClient, KafkaConsumer, KafkaProducer } from "../kafka/client.ts";
+import type { Logger } from "../../operator/runtime/log.ts";
+import { decodeState } from "./state-codec.ts";
+import { isTerminal } from "./model.ts";
+import type { RunState, RunStatus } from "./model.ts";
+
+/** Keys of fence records start with this; no run id does (run ids are UUIDs). */
+export const FENCE_KEY_PREFIX = "eventloom.fence/";
+
+export interface RunFilter {
+  namespace?: string;
+  orchestration?: string;
+  status?: RunStatus;
+  /** At most this many, newest first. */
+  limit?: number;
+}
+
+export interface StateViewOptions {
+  topic: string;
+  /** A group of its own per view; default a fresh one (nothing is committed). */
+  groupId?: string;
+  log: Logger;
+  sessionTimeoutMs?: number;
+}
+
+interface Entry {
+  state: RunState;
+  partition: number;
+}
+
+export class StateView {
+  private readonly runs = new Map<string, Entry>();
+  private readonly fenceWaiters = new Map<string, () => void>();
+  private consumer: KafkaConsumer | undefined;
+  private producer: KafkaProducer | undefined;
+  private readonly groupId: string;
+  private started = false;
+  private caughtUp = false;
+
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly opts: StateViewOptions,
+  ) {
+    this.groupId = opts.groupId ?? `${opts.topic}-view-${randomUUID()}`;
+  }
+
+  /** Starts reading the state topic from its beginning. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.producer = this.kafka.producer();
+    await this.producer.connect();
+    this.consumer = this.kafka.consumer({
+      groupId: this.groupId,
+      autoCommit: false,
+      sessionTimeoutMs: this.opts.sessionTimeoutMs ?? 10_000,
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe([this.opts.topic], true);
+    await this.consumer.runBatches(async (records, ctx) => {
+      for (const record of records) {
+        this.apply(record.key, record.value, record.partition);
+        ctx.resolveOffset(record.offset);
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.close();
+    await this.producer?.close();
+    this.consumer = undefined;
+    this.producer = undefined;
+    this.started = false;
+  }
+
+  /**
+   * Resolves once this view has read everything written to `partition` of
+   * the state topic before the call.
+   */
+  async fence(partition: number, timeoutMs = 60_000): Promise<void> {
+    if (!this.producer) throw new Error("the state view is not started");
+    const key = `${FENCE_KEY_PREFIX}${this.groupId}/${partition}/${randomUUID()}`;
+    let timer: NodeJS.Timeout | undefined;
+    const seen = new Promise<void>((resolve, reject) => {
+      this.fenceWaiters.set(key, resolve);
+      timer = setTimeout(() => {
+        this.fenceWaiters.delete(key);
+        reject(
+          new Error(
+            `the state view did not read back its fence on partition ${partition} within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+    });
+    seen.catch(() => undefined); // handled below; keeps a timeout during the send from being "unhandled"
+    try {
+      await this.producer.send(this.opts.topic, [{ key, value: null, partition }]);
+      await seen;
+    } finally {
+      clearTimeout(timer);
+      this.fenceWaiters.delete(key);
+    }
+  }
+
+  /** Resolves once this view has read everything written to every partition before the call. */
+  async catchUp(partitions: number): Promise<void> {
+    await Promise.all(Array.from({ length: partitions }, (_, p) => this.fence(p)));
+    this.caughtUp = true;
+  }
+
+  /** True once `catchUp` finished: the view answers for every run written before it started. */
+  get ready(): boolean {
+    return this.caughtUp;
+  }
+
+  get(runId: string): RunState | undefined {
+    return this.runs.get(runId)?.state;
+  }
+
+  /** The runs whose state lives in `partition`. */
+  inPartition(partition: number): RunState[] {
+    const out: RunState[] = [];
+    for (const entry of this.runs.values()) if (entry.partition === partition) out.push(entry.state);
+    return out;
+  }
+
+  /** Runs matching `filter`, newest first. */
+  list(filter: RunFilter = {}): RunState[] {
+    const out: RunState[] = [];
+    for (const { state } of this.runs.values()) {
+      if (filter.namespace !== undefined && state.namespace !== filter.namespace) continue;
+      if (filter.orchestration !== undefined && state.orchestration !== filter.orchestration) continue;
+      if (filter.status !== undefined && state.status !== filter.status) continue;
+      out.push(state);
+    }
+    out.sort((a, b) => b.createdAt - a.createdAt || (a.runId < b.runId ? -1 : 1));
+    return filter.limit !== undefined ? out.slice(0, filter.limit) : out;
+  }
+
+  /** Counts of runs by status (for metrics). */
+  countByStatus(): Map<RunStatus, number> {
+    const counts = new Map<RunStatus, number>();
+    for (const { state } of this.runs.values()) counts.set(state.status, (counts.get(state.status) ?? 0) + 1);
+    return counts;
+  }
+
+  /** Number of runs not yet finished. */
+  activeRuns(): number {
+    let n = 0;
+    for (const { state } of this.runs.values()) if (!isTerminal(state.status)) n++;
+    return n;
+  }
+
+  /** Records a state this process has just written (acknowledged by Kafka) to `partition`. */
+  applyLocal(state: RunState, partition: number): void {
+    const current = this.runs.get(state.runId);
+    if (!current || current.state.version < state.version) this.runs.set(state.runId, { state, partition });
+  }
+
+  /** Forgets a run this process has just tombstoned. */
+  forget(runId: string): void {
+    this.runs.delete(runId);
+  }
+
+  private apply(key: Buffer | null, value: Buffer | null, partition: number): void {
+    const text = key?.toString("utf8");
+    if (text?.startsWith(FENCE_KEY_PREFIX)) {
+      const waiter = this.fenceWaiters.get(text);
+      if (waiter) {
+        this.fenceWaiters.delete(text);
+        waiter();
+      }
+      return;
+    }
+    const decoded = decodeState({ key, value });
+    if (decoded.kind === "invalid") {
+      this.opts.log.warn({ runId: decoded.runId, partition }, decoded.message);
+      return;
+    }
+    if (decoded.kind === "tombstone") {
+      this.runs.delete(decoded.runId);
+      return;
+    }
+    const current = this.runs.get(decoded.runId);
+    if (!current || current.state.version < decoded.state.version) {
+      this.runs.set(decoded.runId, { state: decoded.state, partition });
+    }
+  }
+}
