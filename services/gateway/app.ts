@@ -25,6 +25,7 @@ import { deadLetterRoutes } from "./routes/deadletters.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { runRoutes } from "./routes/runs.ts";
 
 export interface BuildOptions {
   /** Overrides of the defaults (see config.ts); `auth` defaults to `token`. */
@@ -38,6 +39,8 @@ export interface BuildOptions {
   defaultMetrics?: boolean;
   /** Clock of the idempotency window (tests). */
   now?: () => number;
+  /** Base URL of the engine's run API; when set, the gateway serves the run API by forwarding to it. */
+  engineUrl?: string;
 }
 
 /** The complete configuration from partial overrides. */
@@ -107,6 +110,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
       tags: [
         { name: "events", description: "CloudEvents ingress" },
         { name: "dead letters", description: "Dead-letter topic of an Orchestration" },
+        { name: "runs", description: "Saga runs (forwarded to the engine)" },
         { name: "operations", description: "Probes and metrics (no auth)" },
       ],
     },
@@ -126,6 +130,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     await protect(api);
     await api.register(eventRoutes);
     await api.register(deadLetterRoutes);
+    if (opts.engineUrl) await api.register(runRoutes, { engineUrl: opts.engineUrl });
   });
   return app;
 }

@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     ...(tokens ? { tokens } : {}),
     logger,
     defaultMetrics: true,
+    ...(process.env.EVENTLOOM_ENGINE_URL ? { engineUrl: process.env.EVENTLOOM_ENGINE_URL } : {}),
   });
   log = (what, err) => app.log.warn({ err }, `failed to ${what}`);
   if (config.auth === "none")

@@ -38,6 +38,7 @@ export const PROBLEMS = {
   "kafka-unavailable": { status: 503, title: "Kafka is unavailable" },
   "signing-key-unavailable": { status: 503, title: "Signing key not available yet" },
   "not-ready": { status: 503, title: "Gateway not ready" },
+  "engine-unavailable": { status: 503, title: "The engine does not answer" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemKind = keyof typeof PROBLEMS;
