@@ -70,22 +70,30 @@ function worker(name: string, orch: string, step: string, scaling: Worker["spec"
 }
 const create = (plural: string, body: object) => custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural, body });
 
-// Replica changes as the API server reports them.
+// Replica changes as the API server reports them, by polling (a watch can drop silently under load).
+const apps = kc.makeApiClient(k8s.AppsV1Api);
 const changes: Array<{ deployment: string; replicas: number; atMs: number }> = [];
 const lastReplicas = new Map<string, number>();
-const watch = await new k8s.Watch(kc).watch(
-  `/apis/apps/v1/namespaces/${ns}/deployments`,
-  {},
-  (_type, d: k8s.V1Deployment) => {
-    const name = d.metadata?.name ?? "";
-    const r = d.spec?.replicas ?? 0;
-    if (lastReplicas.get(name) !== r) {
-      lastReplicas.set(name, r);
-      changes.push({ deployment: name, replicas: r, atMs: performance.now() });
+let polling = true;
+const poller = (async () => {
+  while (polling) {
+    try {
+      const list = await apps.listNamespacedDeployment({ namespace: ns });
+      const now = performance.now();
+      for (const d of list.items) {
+        const name = d.metadata?.name ?? "";
+        const r = d.spec?.replicas ?? 0;
+        if (lastReplicas.get(name) !== r) {
+          lastReplicas.set(name, r);
+          changes.push({ deployment: name, replicas: r, atMs: now });
+        }
+      }
+    } catch {
+      // transient: poll again
     }
-  },
-  () => undefined,
-);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+})();
 
 // 1. Reaction time.
 await create("orchestrations", orchestration("react", ["work"], 24));
@@ -194,7 +202,8 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 2));
 console.log(`results: ${writeResult("autoscaler", result)}`);
-watch.abort();
+polling = false;
+await poller;
 operator.kill("SIGTERM");
 await producer.close();
 await admin.close();

@@ -47,6 +47,31 @@ interface WorkerState {
   lastWritten?: string;
   lastWrittenMs: number;
   lastScale?: { time: string; reason: string };
+  /** Last committed offset believed per topic/partition, and a lower one seen once (unconfirmed). */
+  committed?: Map<string, { value: bigint | null; lower?: bigint | null }>;
+}
+
+/**
+ * A group's committed offset only moves back when someone resets it on
+ * purpose. Under load an offset fetch has been seen to come back without a
+ * partition's commit, which would read as a burst of lag and a needless scale
+ * up (then down). So a lower (or missing) offset counts only when two polls
+ * in a row report it; a real reset is followed one poll later.
+ */
+export function confirmCommitted(st: { committed?: Map<string, { value: bigint | null; lower?: bigint | null }> }, key: string, observed: bigint | null): bigint | null {
+  st.committed ??= new Map();
+  const known = st.committed.get(key);
+  const lowerThanKnown = known !== undefined && known.value !== null && (observed === null || observed < known.value);
+  if (!lowerThanKnown) {
+    st.committed.set(key, { value: observed });
+    return observed;
+  }
+  if (known.lower !== undefined && known.lower === observed) {
+    st.committed.set(key, { value: observed });
+    return observed;
+  }
+  st.committed.set(key, { value: known.value, lower: observed });
+  return known.value;
 }
 
 export interface PollOutcome {
@@ -148,7 +173,8 @@ export class Autoscaler {
           const offsets = await admin.partitionOffsets(topic);
           const commits = new Map((committed.get(topic) ?? []).map((c) => [c.partition, c.offset]));
           for (const p of offsets) {
-            const l = partitionLag(p.logStart, p.logEnd, commits.get(p.partition) ?? null);
+            const observed = commits.get(p.partition) ?? null;
+            const l = partitionLag(p.logStart, p.logEnd, confirmCommitted(st, `${topic}/${p.partition}`, observed));
             this.deps.metrics.workerLag.set({ namespace, worker: name, topic, partition: String(p.partition) }, l);
             lag += l;
             partitions++;
