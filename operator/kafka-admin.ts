@@ -1,26 +1,39 @@
 /**
  * One shared, lazily connected Kafka admin session for the operator. When
- * Kafka stops answering, the session is dropped and the next use reconnects,
- * so the operator recovers by itself when the broker returns.
+ * Kafka stops answering, the session is retired: calls already using it
+ * finish (or fail) on it, new calls get a fresh session, and the retired one
+ * is closed once nothing uses it. (Closing it at once would break every
+ * concurrent reconcile with "write after end" and retire the next session in
+ * turn, a cascade seen under load.)
  */
 import { KafkaUnavailableError } from "../services/kafka/client.ts";
-import type { KafkaAdmin , KafkaClient} from "../services/kafka/client.ts";
+import type { KafkaAdmin, KafkaClient } from "../services/kafka/client.ts";
+
+interface Session {
+  admin: KafkaAdmin;
+  users: number;
+  retired: boolean;
+}
 
 export class SharedKafkaAdmin {
-  private admin: KafkaAdmin | undefined;
-  private connecting: Promise<KafkaAdmin> | undefined;
+  private current: Session | undefined;
+  private connecting: Promise<Session> | undefined;
   private topics: { names: Set<string>; atMs: number } | undefined;
   private listing: Promise<Set<string>> | undefined;
 
   constructor(private readonly client: KafkaClient) {}
 
   async use<T>(fn: (admin: KafkaAdmin) => Promise<T>): Promise<T> {
-    const admin = await this.get();
+    const session = await this.get();
+    session.users++;
     try {
-      return await fn(admin);
+      return await fn(session.admin);
     } catch (err) {
-      if (err instanceof KafkaUnavailableError) await this.reset();
+      if (err instanceof KafkaUnavailableError) this.retire(session);
       throw err;
+    } finally {
+      session.users--;
+      if (session.retired && session.users === 0) void session.admin.close().catch(() => undefined);
     }
   }
 
@@ -59,15 +72,22 @@ export class SharedKafkaAdmin {
 
   /** Requests the current admin session has sent (resets when the session is replaced). */
   get requests(): number {
-    return this.admin?.requests ?? 0;
+    return this.current?.admin.requests ?? 0;
   }
 
   async close(): Promise<void> {
-    await this.reset();
+    const session = this.current;
+    this.current = undefined;
+    await session?.admin.close().catch(() => undefined);
   }
 
-  private async get(): Promise<KafkaAdmin> {
-    if (this.admin) return this.admin;
+  private retire(session: Session): void {
+    session.retired = true;
+    if (this.current === session) this.current = undefined;
+  }
+
+  private async get(): Promise<Session> {
+    if (this.current) return this.current;
     this.connecting ??= (async () => {
       const admin = this.client.admin();
       try {
@@ -76,17 +96,12 @@ export class SharedKafkaAdmin {
         await admin.close().catch(() => undefined);
         throw err;
       }
-      this.admin = admin;
-      return admin;
+      const session: Session = { admin, users: 0, retired: false };
+      this.current = session;
+      return session;
     })().finally(() => {
       this.connecting = undefined;
     });
     return this.connecting;
-  }
-
-  private async reset(): Promise<void> {
-    const admin = this.admin;
-    this.admin = undefined;
-    await admin?.close().catch(() => undefined);
   }
 }

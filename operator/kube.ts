@@ -38,12 +38,16 @@ export class Kube {
     return this.getCustom<Worker>(WORKER_PLURAL, namespace, name);
   }
 
-  async listOrchestrations(): Promise<k8s.KubernetesListObject<Orchestration & k8s.KubernetesObject>> {
-    return (await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ORCHESTRATION_PLURAL })) as never;
+  async listOrchestrations(namespace?: string): Promise<k8s.KubernetesListObject<Orchestration & k8s.KubernetesObject>> {
+    return (await (namespace
+      ? this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: ORCHESTRATION_PLURAL })
+      : this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ORCHESTRATION_PLURAL }))) as never;
   }
 
-  async listWorkers(): Promise<k8s.KubernetesListObject<Worker & k8s.KubernetesObject>> {
-    return (await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: WORKER_PLURAL })) as never;
+  async listWorkers(namespace?: string): Promise<k8s.KubernetesListObject<Worker & k8s.KubernetesObject>> {
+    return (await (namespace
+      ? this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: WORKER_PLURAL })
+      : this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: WORKER_PLURAL }))) as never;
   }
 
   /** Writes the whole status of one of our resources (merge patch on /status). */

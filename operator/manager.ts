@@ -26,6 +26,8 @@ import { apiMessage, isNamespaceTerminating } from "./runtime/errors.ts";
 
 export interface OperatorConfig {
   kafkaBrokers: string[];
+  /** Watch and manage one namespace only (a namespace-scoped install); default all. */
+  watchNamespace?: string;
   /** Brokers as the worker pods reach them (default: the operator's). */
   workerKafkaBrokers?: string;
   workerOtlpEndpoint?: string;
@@ -85,10 +87,12 @@ export class Operator {
     const onError = (kind: string, err: unknown, retryInMs: number) =>
       log.warn({ kind, err: apiMessage(err), retryInMs }, "watch failed; restarting");
     const base = `/apis/${GROUP}/${VERSION}`;
+    const ns = config.watchNamespace;
+    const scoped = (group: string, plural: string) => (ns ? `${group}/namespaces/${ns}/${plural}` : `${group}/${plural}`);
     this.orchestrations = new Watcher(kc, {
       kind: ORCHESTRATION_KIND,
-      path: `${base}/${ORCHESTRATION_PLURAL}`,
-      list: () => this.kube.listOrchestrations(),
+      path: scoped(base, ORCHESTRATION_PLURAL),
+      list: () => this.kube.listOrchestrations(ns),
       resyncMs: config.resyncMs,
       onEvent: (t, o) => {
         if (this.specChanged(t, o)) this.onOrchestration(o);
@@ -97,8 +101,8 @@ export class Operator {
     });
     this.workers = new Watcher(kc, {
       kind: WORKER_KIND,
-      path: `${base}/${WORKER_PLURAL}`,
-      list: () => this.kube.listWorkers(),
+      path: scoped(base, WORKER_PLURAL),
+      list: () => this.kube.listWorkers(ns),
       resyncMs: config.resyncMs,
       onEvent: (t, w) => {
         if (this.specChanged(t, w)) this.onWorker(w);
@@ -107,18 +111,24 @@ export class Operator {
     });
     this.deployments = new Watcher(kc, {
       kind: "Deployment",
-      path: "/apis/apps/v1/deployments",
+      path: scoped("/apis/apps/v1", "deployments"),
       labelSelector: MANAGED_SELECTOR,
-      list: () => this.kube.apps.listDeploymentForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+      list: () =>
+        ns
+          ? this.kube.apps.listNamespacedDeployment({ namespace: ns, labelSelector: MANAGED_SELECTOR })
+          : this.kube.apps.listDeploymentForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
       resyncMs: config.resyncMs * 10,
       onEvent: (_t, d) => this.onOwned(d),
       onError,
     });
     this.secrets = new Watcher(kc, {
       kind: "Secret",
-      path: "/api/v1/secrets",
+      path: scoped("/api/v1", "secrets"),
       labelSelector: MANAGED_SELECTOR,
-      list: () => this.kube.core.listSecretForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+      list: () =>
+        ns
+          ? this.kube.core.listNamespacedSecret({ namespace: ns, labelSelector: MANAGED_SELECTOR })
+          : this.kube.core.listSecretForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
       resyncMs: config.resyncMs * 10,
       onEvent: (_t, s) => this.onOwned(s),
       onError,

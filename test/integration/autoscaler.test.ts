@@ -52,7 +52,7 @@ describe("the lag autoscaler", () => {
     expect((await kubectl(["apply", "-f", "crds/"])).code).toBe(0);
     await kubectl(["wait", "--for=condition=Established", "crd/orchestrations.eventloom.io", "crd/workers.eventloom.io", "--timeout=30s"]);
     await kubectl(["create", "namespace", ns]);
-    operator = startOperator({ EVENTLOOM_RESYNC: "60s", EVENTLOOM_LEASE_NAME: uniqueName("lease") });
+    operator = startOperator({ EVENTLOOM_RESYNC: "60s", EVENTLOOM_LEASE_NAME: uniqueName("lease"), EVENTLOOM_WATCH_NAMESPACE: ns });
     admin = client.admin();
     await admin.connect();
     producer = client.producer();

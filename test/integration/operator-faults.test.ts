@@ -36,7 +36,7 @@ describe("the operator under faults", () => {
   const ns = uniqueName("opfault");
   const running: RunningOperator[] = [];
   const start = (lease: string) => {
-    const op = startOperator({ EVENTLOOM_RESYNC: "2s", EVENTLOOM_LEASE_NAME: lease, EVENTLOOM_LEASE_NAMESPACE: ns });
+    const op = startOperator({ EVENTLOOM_RESYNC: "2s", EVENTLOOM_LEASE_NAME: lease, EVENTLOOM_LEASE_NAMESPACE: ns, EVENTLOOM_WATCH_NAMESPACE: ns });
     running.push(op);
     return op;
   };

@@ -77,7 +77,7 @@ describe("the operator", () => {
     expect(crds.code, crds.stderr).toBe(0);
     await kubectl(["wait", "--for=condition=Established", "crd/orchestrations.eventloom.io", "crd/workers.eventloom.io", "--timeout=30s"]);
     await kubectl(["create", "namespace", ns]);
-    operator = startOperator({ EVENTLOOM_RESYNC: "2s", EVENTLOOM_LEASE_NAME: uniqueName("lease"), EVENTLOOM_FINALIZER_TIMEOUT: "20s" });
+    operator = startOperator({ EVENTLOOM_RESYNC: "2s", EVENTLOOM_LEASE_NAME: uniqueName("lease"), EVENTLOOM_FINALIZER_TIMEOUT: "20s", EVENTLOOM_WATCH_NAMESPACE: ns });
     admin = kafka("operator-test").admin();
     await admin.connect();
   });
