@@ -29,7 +29,10 @@ const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 execFileSync(env.KUBECTL ?? "kubectl", ["apply", "-f", `${root}/crds/`], { stdio: "ignore" });
 const ns = `bench-scale-${Date.now().toString(36)}`;
 await core.createNamespace({ body: { metadata: { name: ns } } });
-const kafka = new KafkaClient({ brokers: (env.KAFKA_BROKERS ?? "").split(","), clientId: "bench-autoscaler" });
+const kafka = new KafkaClient({
+  brokers: (env.KAFKA_BROKERS ?? "").split(","),
+  clientId: "bench-autoscaler",
+});
 const admin = kafka.admin();
 await admin.connect();
 const producer = kafka.producer();
@@ -39,7 +42,14 @@ mkdirSync(`${root}/bench/results`, { recursive: true });
 const log = createWriteStream(`${root}/bench/results/autoscaler-bench.log`);
 const operator = spawn(process.execPath, ["--import", "tsx", `${root}/operator/main.ts`], {
   cwd: root,
-  env: { ...process.env, HEALTH_PORT: "0", HEALTH_HOST: "127.0.0.1", LOG_LEVEL: "info", EVENTLOOM_LEASE_NAME: ns, EVENTLOOM_LEASE_NAMESPACE: ns },
+  env: {
+    ...process.env,
+    HEALTH_PORT: "0",
+    HEALTH_HOST: "127.0.0.1",
+    LOG_LEVEL: "info",
+    EVENTLOOM_LEASE_NAME: ns,
+    EVENTLOOM_LEASE_NAMESPACE: ns,
+  },
   stdio: ["ignore", "pipe", "pipe"],
 });
 let operatorOut = "";
@@ -49,7 +59,11 @@ operator.stdout.on("data", (d: Buffer) => {
 });
 operator.stderr.pipe(log);
 
-async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+async function waitUntil(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`benchmark: timed out waiting for ${what}`);
@@ -62,13 +76,24 @@ function orchestration(name: string, steps: string[], partitions: number): Orche
     apiVersion: "eventloom.io/v1alpha1",
     kind: "Orchestration",
     metadata: { name, namespace: ns },
-    spec: { steps: steps.map((s) => ({ name: s, type: `com.example.${s}` })), topics: { partitions }, deletionPolicy: "Delete", signing: { policy: "none" } },
+    spec: {
+      steps: steps.map((s) => ({ name: s, type: `com.example.${s}` })),
+      topics: { partitions },
+      deletionPolicy: "Delete",
+      signing: { policy: "none" },
+    },
   };
 }
 function worker(name: string, orch: string, step: string, scaling: Worker["spec"]["scaling"]): Worker {
-  return { apiVersion: "eventloom.io/v1alpha1", kind: "Worker", metadata: { name, namespace: ns }, spec: { orchestration: orch, steps: [step], image: "example:dev", scaling } };
+  return {
+    apiVersion: "eventloom.io/v1alpha1",
+    kind: "Worker",
+    metadata: { name, namespace: ns },
+    spec: { orchestration: orch, steps: [step], image: "example:dev", scaling },
+  };
 }
-const create = (plural: string, body: object) => custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural, body });
+const create = (plural: string, body: object) =>
+  custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural, body });
 
 // Replica changes as the API server reports them, by polling (a watch can drop silently under load).
 const apps = kc.makeApiClient(k8s.AppsV1Api);
@@ -97,15 +122,33 @@ const poller = (async () => {
 
 // 1. Reaction time.
 await create("orchestrations", orchestration("react", ["work"], 24));
-await create("workers", worker("react", "react", "work", { minReplicas: 0, maxReplicas: 24, lagPerReplica: 10, activationLag: 1, pollInterval: "2s", scaleDownStabilization: "600s", cooldown: "600s" }));
+await create(
+  "workers",
+  worker("react", "react", "work", {
+    minReplicas: 0,
+    maxReplicas: 24,
+    lagPerReplica: 10,
+    activationLag: 1,
+    pollInterval: "2s",
+    scaleDownStabilization: "600s",
+    cooldown: "600s",
+  }),
+);
 const reactTopic = `eventloom.${ns}.react.work`;
 await waitUntil("the react Deployment at 0", () => lastReplicas.get("react-worker") === 0, 60_000);
-await waitUntil("the react topic", async () => (await admin.describeTopics([reactTopic])).length === 1, 60_000);
+await waitUntil(
+  "the react topic",
+  async () => (await admin.describeTopics([reactTopic])).length === 1,
+  60_000,
+);
 const reactions: number[] = [];
 for (let i = 0; i < TRIALS; i++) {
   // A random phase against the poll timer, as real bursts have.
   await new Promise((r) => setTimeout(r, Math.random() * 2000));
-  await producer.send(reactTopic, Array.from({ length: 10 }, (_, j) => ({ value: `t${i}-${j}`, partition: (i * 10 + j) % 24 })));
+  await producer.send(
+    reactTopic,
+    Array.from({ length: 10 }, (_, j) => ({ value: `t${i}-${j}`, partition: (i * 10 + j) % 24 })),
+  );
   const t0 = performance.now();
   await waitUntil(`replicas ${i + 1}`, () => lastReplicas.get("react-worker") === i + 1, 30_000);
   const change = changes.findLast((c) => c.deployment === "react-worker" && c.replicas === i + 1);
@@ -118,20 +161,35 @@ const orchCount = Math.ceil(COST_WORKERS / perOrch);
 for (let o = 0; o < orchCount; o++) {
   const steps = Array.from({ length: Math.min(perOrch, COST_WORKERS - o * perOrch) }, (_, i) => `s${i}`);
   await create("orchestrations", orchestration(`cost${o}`, steps, 1));
-  for (const s of steps) await create("workers", worker(`cost${o}-${s}`, `cost${o}`, s, { minReplicas: 0, maxReplicas: 1, pollInterval: "2s" }));
+  for (const s of steps)
+    await create(
+      "workers",
+      worker(`cost${o}-${s}`, `cost${o}`, s, { minReplicas: 0, maxReplicas: 1, pollInterval: "2s" }),
+    );
 }
 const metrics = async () => {
   const port = Number(/"health":\{"port":(\d+)\}/.exec(operatorOut)?.[1]);
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 };
-const metric = (text: string, name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? NaN);
-await waitUntil("all cost Workers polled", async () => metric(await metrics(), "eventloom_autoscaler_poll_duration_seconds_count") > COST_WORKERS * 3, 180_000);
+const metric = (text: string, name: string) =>
+  Number(new RegExp(`^${name} ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? NaN);
+await waitUntil(
+  "all cost Workers polled",
+  async () => metric(await metrics(), "eventloom_autoscaler_poll_duration_seconds_count") > COST_WORKERS * 3,
+  180_000,
+);
 const m1 = await metrics();
 await new Promise((r) => setTimeout(r, 20_000));
 const m2 = await metrics();
-const polls = metric(m2, "eventloom_autoscaler_poll_duration_seconds_count") - metric(m1, "eventloom_autoscaler_poll_duration_seconds_count");
-const pollSeconds = metric(m2, "eventloom_autoscaler_poll_duration_seconds_sum") - metric(m1, "eventloom_autoscaler_poll_duration_seconds_sum");
-const pollRequests = metric(m2, "eventloom_autoscaler_kafka_requests_total") - metric(m1, "eventloom_autoscaler_kafka_requests_total");
+const polls =
+  metric(m2, "eventloom_autoscaler_poll_duration_seconds_count") -
+  metric(m1, "eventloom_autoscaler_poll_duration_seconds_count");
+const pollSeconds =
+  metric(m2, "eventloom_autoscaler_poll_duration_seconds_sum") -
+  metric(m1, "eventloom_autoscaler_poll_duration_seconds_sum");
+const pollRequests =
+  metric(m2, "eventloom_autoscaler_kafka_requests_total") -
+  metric(m1, "eventloom_autoscaler_kafka_requests_total");
 // Baseline: one bare committed-offsets fetch.
 const bare: number[] = [];
 for (let i = 0; i < 50; i++) {
@@ -142,17 +200,35 @@ for (let i = 0; i < 50; i++) {
 
 // 2. Steady load just under a threshold: lag held in [150, 199] with lagPerReplica 100 (threshold 200).
 await create("orchestrations", orchestration("steady", ["work"], 4));
-await create("workers", worker("steady", "steady", "work", { minReplicas: 1, maxReplicas: 4, lagPerReplica: 100, pollInterval: "2s", scaleDownStabilization: "60s" }));
+await create(
+  "workers",
+  worker("steady", "steady", "work", {
+    minReplicas: 1,
+    maxReplicas: 4,
+    lagPerReplica: 100,
+    pollInterval: "2s",
+    scaleDownStabilization: "60s",
+  }),
+);
 const steadyTopic = `eventloom.${ns}.steady.work`;
 const steadyGroup = `eventloom.${ns}.steady`;
-await waitUntil("the steady topic", async () => (await admin.describeTopics([steadyTopic])).length === 1, 60_000);
+await waitUntil(
+  "the steady topic",
+  async () => (await admin.describeTopics([steadyTopic])).length === 1,
+  60_000,
+);
 let end = 0n;
 const setLag = async (lag: number) => {
   const batch = 20;
-  await producer.send(steadyTopic, Array.from({ length: batch }, (_, j) => ({ value: `s${j}`, partition: 0 })));
+  await producer.send(
+    steadyTopic,
+    Array.from({ length: batch }, (_, j) => ({ value: `s${j}`, partition: 0 })),
+  );
   end += BigInt(batch);
   const committed = end - BigInt(lag);
-  await admin.setCommittedOffsets(steadyGroup, steadyTopic, [{ partition: 0, offset: committed < 0n ? 0n : committed }]);
+  await admin.setCommittedOffsets(steadyGroup, steadyTopic, [
+    { partition: 0, offset: committed < 0n ? 0n : committed },
+  ]);
 };
 await setLag(175);
 const settleUntil = performance.now() + 30_000;

@@ -48,7 +48,12 @@ function worker(name: string): Worker {
     apiVersion: "eventloom.io/v1alpha1",
     kind: "Worker",
     metadata: { name, namespace: ns },
-    spec: { orchestration: name, steps: ["reserve", "charge", "ship"], image: "example:dev", scaling: { minReplicas: 0 } },
+    spec: {
+      orchestration: name,
+      steps: ["reserve", "charge", "ship"],
+      image: "example:dev",
+      scaling: { minReplicas: 0 },
+    },
   };
 }
 
@@ -59,7 +64,8 @@ const watch = await new k8s.Watch(kc).watch(
   {},
   (_type, obj: Orchestration) => {
     const name = obj.metadata.name ?? "";
-    if (!readyAt.has(name) && obj.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) readyAt.set(name, performance.now());
+    if (!readyAt.has(name) && obj.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
+      readyAt.set(name, performance.now());
   },
   () => undefined,
 );
@@ -68,14 +74,25 @@ mkdirSync(`${root}/bench/results`, { recursive: true });
 const log = createWriteStream(`${root}/bench/results/operator-bench.log`);
 const operator = spawn(process.execPath, ["--import", "tsx", `${root}/operator/main.ts`], {
   cwd: root,
-  env: { ...process.env, HEALTH_PORT: "0", HEALTH_HOST: "127.0.0.1", LOG_LEVEL: "warn", EVENTLOOM_LEASE_NAME: ns, EVENTLOOM_LEASE_NAMESPACE: ns },
+  env: {
+    ...process.env,
+    HEALTH_PORT: "0",
+    HEALTH_HOST: "127.0.0.1",
+    LOG_LEVEL: "warn",
+    EVENTLOOM_LEASE_NAME: ns,
+    EVENTLOOM_LEASE_NAMESPACE: ns,
+  },
   stdio: ["ignore", "pipe", "pipe"],
 });
 operator.stdout.pipe(log);
 operator.stderr.pipe(log);
 const operatorPid = operator.pid ?? 0;
 
-async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+async function waitUntil(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`benchmark: timed out waiting for ${what}`);
@@ -84,8 +101,20 @@ async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, t
 }
 
 // Leadership: the first Orchestration turning Ready proves the operator reconciles.
-await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "orchestrations", body: orchestration("warmup") });
-await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "workers", body: worker("warmup") });
+await custom.createNamespacedCustomObject({
+  group: GROUP,
+  version: VERSION,
+  namespace: ns,
+  plural: "orchestrations",
+  body: orchestration("warmup"),
+});
+await custom.createNamespacedCustomObject({
+  group: GROUP,
+  version: VERSION,
+  namespace: ns,
+  plural: "workers",
+  body: worker("warmup"),
+});
 await waitUntil("the operator to reconcile", () => readyAt.has("warmup"), 60_000);
 await new Promise((r) => setTimeout(r, 3000));
 const rssIdle = rssMiB(operatorPid);
@@ -94,7 +123,10 @@ const rssIdle = rssMiB(operatorPid);
 const apiRtt: number[] = [];
 for (let i = 0; i < 50; i++) {
   const t = performance.now();
-  await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `rtt-${i}` }, data: { a: "b" } } });
+  await core.createNamespacedConfigMap({
+    namespace: ns,
+    body: { metadata: { name: `rtt-${i}` }, data: { a: "b" } },
+  });
   apiRtt.push(performance.now() - t);
 }
 // Baseline 2: bare topic creation through the same Kafka module.
@@ -113,8 +145,20 @@ const single: number[] = [];
 for (let i = 0; i < SINGLE_TRIALS; i++) {
   const name = `single-${i}`;
   const t = performance.now();
-  await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "orchestrations", body: orchestration(name) });
-  await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "workers", body: worker(name) });
+  await custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace: ns,
+    plural: "orchestrations",
+    body: orchestration(name),
+  });
+  await custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace: ns,
+    plural: "workers",
+    body: worker(name),
+  });
   await waitUntil(`${name} Ready`, () => readyAt.has(name), 30_000);
   single.push((readyAt.get(name) ?? 0) - t);
 }
@@ -131,8 +175,20 @@ await pool(
   32,
   async (name) => {
     created.set(name, performance.now());
-    await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "orchestrations", body: orchestration(name) });
-    await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "workers", body: worker(name) });
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: "orchestrations",
+      body: orchestration(name),
+    });
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: "workers",
+      body: worker(name),
+    });
   },
 );
 const appliedAllMs = performance.now() - start;
@@ -154,8 +210,17 @@ const result = {
     apiCreateMs: { p50: round(percentile(apiRtt, 50)), p95: round(percentile(apiRtt, 95)) },
     topicCreateMs: { p50: round(percentile(topicCreate, 50)), p95: round(percentile(topicCreate, 95)) },
   },
-  singleApplyToReadyMs: { p50: round(percentile(single, 50)), p95: round(percentile(single, 95)), trials: single.length },
-  manyApplyToReadyMs: { p50: round(percentile(many, 50)), p95: round(percentile(many, 95)), appliedAllMs: round(appliedAllMs), allReadyMs: round(allReadyMs) },
+  singleApplyToReadyMs: {
+    p50: round(percentile(single, 50)),
+    p95: round(percentile(single, 95)),
+    trials: single.length,
+  },
+  manyApplyToReadyMs: {
+    p50: round(percentile(many, 50)),
+    p95: round(percentile(many, 95)),
+    appliedAllMs: round(appliedAllMs),
+    allReadyMs: round(allReadyMs),
+  },
   operatorRssMiB: { idle: rssIdle, loaded: rssLoaded, peak: peakRss },
 };
 console.log(JSON.stringify(result, null, 2));
@@ -163,15 +228,28 @@ console.log(`results: ${writeResult("operator", result)}`);
 
 // Clean up: deletionPolicy Delete makes the operator remove the topics.
 const teardownStart = performance.now();
-await pool([...created.keys(), ...Array.from({ length: SINGLE_TRIALS }, (_, i) => `single-${i}`), "warmup"], 32, (name) =>
-  custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: "orchestrations", name }).catch(() => undefined),
+await pool(
+  [...created.keys(), ...Array.from({ length: SINGLE_TRIALS }, (_, i) => `single-${i}`), "warmup"],
+  32,
+  (name) =>
+    custom
+      .deleteNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: ns,
+        plural: "orchestrations",
+        name,
+      })
+      .catch(() => undefined),
 );
 await waitUntil(
   "the operator to delete the topics",
   async () => (await admin.listTopics()).every((t) => !t.startsWith(`eventloom.${ns}.`)),
   600_000,
 ).catch((err: unknown) => console.error(String(err)));
-console.log(`teardown: topics of ${N + SINGLE_TRIALS + 1} Orchestrations deleted in ${round(performance.now() - teardownStart)} ms`);
+console.log(
+  `teardown: topics of ${N + SINGLE_TRIALS + 1} Orchestrations deleted in ${round(performance.now() - teardownStart)} ms`,
+);
 watch.abort();
 await admin.close();
 operator.kill("SIGTERM");

@@ -32,10 +32,16 @@ const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const say = (s: string) => console.log(`\n${bold(`▶ ${s}`)}`);
 const show = (s: string) => console.log(s.replace(/^/gm, "    "));
 
-say("Starting the local stack (Kafka, etcd, kube-apiserver, Jaeger); the first run builds them, later runs reuse the cache");
-execFileSync("bash", [`${root}/scripts/stack/stack.sh`, "up", "--with-jaeger"], { stdio: ["ignore", "inherit", "inherit"] });
+say(
+  "Starting the local stack (Kafka, etcd, kube-apiserver, Jaeger); the first run builds them, later runs reuse the cache",
+);
+execFileSync("bash", [`${root}/scripts/stack/stack.sh`, "up", "--with-jaeger"], {
+  stdio: ["ignore", "inherit", "inherit"],
+});
 const env: Record<string, string> = {};
-for (const line of execFileSync("bash", [`${root}/scripts/stack/stack.sh`, "env"], { encoding: "utf8" }).split("\n")) {
+for (const line of execFileSync("bash", [`${root}/scripts/stack/stack.sh`, "env"], {
+  encoding: "utf8",
+}).split("\n")) {
   const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
   if (m?.[1] && m[2] !== undefined && m[1] !== "PATH") env[m[1]] = m[2];
 }
@@ -50,7 +56,13 @@ const ns = `demo-${Date.now().toString(36).slice(-5)}`;
 const otlp = env.EVENTLOOM_OTLP_ENDPOINT ?? "";
 const jaegerUi = env.EVENTLOOM_JAEGER_UI ?? "";
 kubectl("apply", "-f", `${root}/crds/`);
-kubectl("wait", "--for=condition=Established", "crd/orchestrations.eventloom.io", "crd/workers.eventloom.io", "--timeout=60s");
+kubectl(
+  "wait",
+  "--for=condition=Established",
+  "crd/orchestrations.eventloom.io",
+  "crd/workers.eventloom.io",
+  "--timeout=60s",
+);
 kubectl("create", "namespace", ns);
 
 say(`Starting the operator, engine and gateway (namespace ${ns}), tracing to Jaeger`);
@@ -73,7 +85,13 @@ const services: Service[] = [
     EVENTLOOM_WORKER_OTLP_ENDPOINT: otlp,
     EVENTLOOM_RESYNC: "10s",
   }),
-  startService("engine", "services/engine/main.ts", { ...common, EVENTLOOM_NAMESPACE: ns, ENGINE_PORT: String(enginePort), ENGINE_HOST: "127.0.0.1", OTEL_SERVICE_NAME: "eventloom-engine" }),
+  startService("engine", "services/engine/main.ts", {
+    ...common,
+    EVENTLOOM_NAMESPACE: ns,
+    ENGINE_PORT: String(enginePort),
+    ENGINE_HOST: "127.0.0.1",
+    OTEL_SERVICE_NAME: "eventloom-engine",
+  }),
   startService("gateway", "services/gateway/main.ts", {
     ...common,
     EVENTLOOM_NAMESPACE: ns,
@@ -88,7 +106,12 @@ const workDir = mkdtempSync(`${tmpdir()}/eventloom-demo-`);
 const standIn = new KubeletStandIn(kc, {
   namespace: ns,
   workDir,
-  extraEnv: { EXAMPLE_LEDGER_DIR: `${workDir}/ledger`, PAYMENT_LIMIT: "1000", LOG_LEVEL: "warn", OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" },
+  extraEnv: {
+    EXAMPLE_LEDGER_DIR: `${workDir}/ledger`,
+    PAYMENT_LIMIT: "1000",
+    LOG_LEVEL: "warn",
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+  },
 });
 await standIn.start();
 const gateway = `http://127.0.0.1:${gatewayPort}`;
@@ -125,27 +148,40 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 const readyOf = async (name: string) =>
-  ((await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "orchestrations", namespace: ns, name })) as Orchestration).status?.conditions?.find(
-    (c) => c.type === "Ready",
-  );
+  (
+    (await custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: "orchestrations",
+      namespace: ns,
+      name,
+    })) as Orchestration
+  ).status?.conditions?.find((c) => c.type === "Ready");
 interface Run {
   runId: string;
   state: string;
   traceId?: string;
   steps: Array<{ name: string; status: string; error?: { errorMessage?: string } | string }>;
 }
-const getRun = async (id: string) => (await (await fetch(`${gateway}/namespaces/${ns}/runs/${id}`)).json()) as Run;
-const waitRun = (id: string, states: string[]) => until(`run ${id} to be ${states.join("/")}`, async () => {
-  const r = await getRun(id);
-  return states.includes(r.state) ? r : undefined;
-});
+const getRun = async (id: string) =>
+  (await (await fetch(`${gateway}/namespaces/${ns}/runs/${id}`)).json()) as Run;
+const waitRun = (id: string, states: string[]) =>
+  until(`run ${id} to be ${states.join("/")}`, async () => {
+    const r = await getRun(id);
+    return states.includes(r.state) ? r : undefined;
+  });
 const printRun = (r: Run) => {
   show(`run ${r.runId}: ${bold(r.state)}`);
-  for (const s of r.steps) show(`  ${s.name.padEnd(20)} ${s.status}${s.error ? `  (${typeof s.error === "string" ? s.error : (s.error.errorMessage ?? JSON.stringify(s.error))})` : ""}`);
+  for (const s of r.steps)
+    show(
+      `  ${s.name.padEnd(20)} ${s.status}${s.error ? `  (${typeof s.error === "string" ? s.error : (s.error.errorMessage ?? JSON.stringify(s.error))})` : ""}`,
+    );
   if (r.traceId) show(`  trace: ${jaegerUi}/trace/${r.traceId}`);
 };
 async function startRun(orch: string, input: object): Promise<string> {
-  show(`$ curl -X POST ${gateway}/namespaces/${ns}/orchestrations/${orch}/runs -H 'content-type: application/json' -d '${JSON.stringify(input)}'`);
+  show(
+    `$ curl -X POST ${gateway}/namespaces/${ns}/orchestrations/${orch}/runs -H 'content-type: application/json' -d '${JSON.stringify(input)}'`,
+  );
   const res = await fetch(`${gateway}/namespaces/${ns}/orchestrations/${orch}/runs`, {
     method: "POST",
     headers: { "content-type": "application/json", "idempotency-key": `${orch}-${Date.now()}` },
@@ -157,11 +193,27 @@ async function startRun(orch: string, input: object): Promise<string> {
   return (JSON.parse(body) as { runId: string }).runId;
 }
 
-await until("the gateway and engine to be ready", async () => ((await fetch(`${gateway}/readyz`)).status === 200 ? true : undefined), 120_000);
+await until(
+  "the gateway and engine to be ready",
+  async () => ((await fetch(`${gateway}/readyz`)).status === 200 ? true : undefined),
+  120_000,
+);
 
 say("Seed 003: apply the tenant-creation Orchestration and only its create-realm Worker");
-show(`$ kubectl apply -n ${ns} -f examples/tenant-creation/orchestration.yaml -f examples/tenant-creation/worker-create-realm.yaml`);
-show(kubectl("apply", "-n", ns, "-f", `${root}/examples/tenant-creation/orchestration.yaml`, "-f", `${root}/examples/tenant-creation/worker-create-realm.yaml`));
+show(
+  `$ kubectl apply -n ${ns} -f examples/tenant-creation/orchestration.yaml -f examples/tenant-creation/worker-create-realm.yaml`,
+);
+show(
+  kubectl(
+    "apply",
+    "-n",
+    ns,
+    "-f",
+    `${root}/examples/tenant-creation/orchestration.yaml`,
+    "-f",
+    `${root}/examples/tenant-creation/worker-create-realm.yaml`,
+  ),
+);
 const missing = await until("MissingWorkers", async () => {
   const c = await readyOf("tenant-creation");
   return c?.reason === "MissingWorkers" ? c : undefined;
@@ -187,9 +239,26 @@ show(String((await fetch(`${gateway}/namespaces/${ns}/runs/${tenantRun}/undo`, {
 printRun(await waitRun(tenantRun, ["Undone", "CompensationFailed"]));
 
 say("Seed 002: the order saga, with a payment above the limit the payment service accepts");
-show(kubectl("apply", "-n", ns, "-f", `${root}/examples/order-saga/orchestration.yaml`, "-f", `${root}/examples/order-saga/workers.yaml`));
-await until("order-saga Ready", async () => ((await readyOf("order-saga"))?.status === "True" ? true : undefined));
-const orderRun = await startRun("order-saga", { orderId: "ORD-1001", productId: "LAPTOP", quantity: 1, amount: 4999 });
+show(
+  kubectl(
+    "apply",
+    "-n",
+    ns,
+    "-f",
+    `${root}/examples/order-saga/orchestration.yaml`,
+    "-f",
+    `${root}/examples/order-saga/workers.yaml`,
+  ),
+);
+await until("order-saga Ready", async () =>
+  (await readyOf("order-saga"))?.status === "True" ? true : undefined,
+);
+const orderRun = await startRun("order-saga", {
+  orderId: "ORD-1001",
+  productId: "LAPTOP",
+  quantity: 1,
+  amount: 4999,
+});
 printRun(await waitRun(orderRun, ["Failed", "Succeeded", "CompensationFailed"]));
 
 say("Bad input is refused with a problem document, and nothing is written");

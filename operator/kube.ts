@@ -38,16 +38,36 @@ export class Kube {
     return this.getCustom<Worker>(WORKER_PLURAL, namespace, name);
   }
 
-  async listOrchestrations(namespace?: string): Promise<k8s.KubernetesListObject<Orchestration & k8s.KubernetesObject>> {
+  async listOrchestrations(
+    namespace?: string,
+  ): Promise<k8s.KubernetesListObject<Orchestration & k8s.KubernetesObject>> {
     return (await (namespace
-      ? this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: ORCHESTRATION_PLURAL })
-      : this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ORCHESTRATION_PLURAL }))) as never;
+      ? this.custom.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: ORCHESTRATION_PLURAL,
+        })
+      : this.custom.listClusterCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: ORCHESTRATION_PLURAL,
+        }))) as never;
   }
 
   async listWorkers(namespace?: string): Promise<k8s.KubernetesListObject<Worker & k8s.KubernetesObject>> {
     return (await (namespace
-      ? this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: WORKER_PLURAL })
-      : this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: WORKER_PLURAL }))) as never;
+      ? this.custom.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: WORKER_PLURAL,
+        })
+      : this.custom.listClusterCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: WORKER_PLURAL,
+        }))) as never;
   }
 
   /** Writes the whole status of one of our resources (merge patch on /status). */
@@ -109,7 +129,14 @@ export class Kube {
 
   /** Server-side apply: the operator owns exactly the fields it sends; hand edits to them are reverted. */
   async apply<T extends k8s.KubernetesObject>(obj: T): Promise<T> {
-    return this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+    return this.objects.patch(
+      obj,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      k8s.PatchStrategy.ServerSideApply,
+    );
   }
 
   async readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
@@ -132,7 +159,13 @@ export class Kube {
 
   private async getCustom<T>(plural: string, namespace: string, name: string): Promise<T | undefined> {
     try {
-      return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name })) as T;
+      return (await this.custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural,
+        namespace,
+        name,
+      })) as T;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

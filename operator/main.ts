@@ -21,9 +21,15 @@ async function main(): Promise<void> {
     kc,
     {
       kafkaBrokers: brokersFromEnv(),
-      ...(process.env.EVENTLOOM_WATCH_NAMESPACE ? { watchNamespace: process.env.EVENTLOOM_WATCH_NAMESPACE } : {}),
-      ...(process.env.EVENTLOOM_WORKER_KAFKA_BROKERS ? { workerKafkaBrokers: process.env.EVENTLOOM_WORKER_KAFKA_BROKERS } : {}),
-      ...(process.env.EVENTLOOM_WORKER_OTLP_ENDPOINT ? { workerOtlpEndpoint: process.env.EVENTLOOM_WORKER_OTLP_ENDPOINT } : {}),
+      ...(process.env.EVENTLOOM_WATCH_NAMESPACE
+        ? { watchNamespace: process.env.EVENTLOOM_WATCH_NAMESPACE }
+        : {}),
+      ...(process.env.EVENTLOOM_WORKER_KAFKA_BROKERS
+        ? { workerKafkaBrokers: process.env.EVENTLOOM_WORKER_KAFKA_BROKERS }
+        : {}),
+      ...(process.env.EVENTLOOM_WORKER_OTLP_ENDPOINT
+        ? { workerOtlpEndpoint: process.env.EVENTLOOM_WORKER_OTLP_ENDPOINT }
+        : {}),
       ...(process.env.EVENTLOOM_TOPIC_PREFIX ? { topicPrefix: process.env.EVENTLOOM_TOPIC_PREFIX } : {}),
       leaseNamespace: process.env.EVENTLOOM_LEASE_NAMESPACE ?? process.env.POD_NAMESPACE ?? "default",
       leaseName: process.env.EVENTLOOM_LEASE_NAME ?? "eventloom-operator",

@@ -7,7 +7,14 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { Server } from "node:http";
 import type { Orchestration, Worker } from "./crds/types.ts";
-import { GROUP, ORCHESTRATION_KIND, ORCHESTRATION_PLURAL, VERSION, WORKER_KIND, WORKER_PLURAL } from "./crds/types.ts";
+import {
+  GROUP,
+  ORCHESTRATION_KIND,
+  ORCHESTRATION_PLURAL,
+  VERSION,
+  WORKER_KIND,
+  WORKER_PLURAL,
+} from "./crds/types.ts";
 import { MANAGED_BY } from "./builders/meta.ts";
 import { Kube } from "./kube.ts";
 import { SharedKafkaAdmin } from "./kafka-admin.ts";
@@ -80,7 +87,8 @@ export class Operator {
         retries: 1,
         connectionTimeoutMs: 2000,
         requestTimeoutMs: 5_000,
-        onLog: (level, message) => (level === "error" ? log.debug({ kafka: message }, "kafka client") : undefined),
+        onLog: (level, message) =>
+          level === "error" ? log.debug({ kafka: message }, "kafka client") : undefined,
       }),
     );
     this.recorder = new EventRecorder(this.kube.core, "eventloom-operator", log);
@@ -88,7 +96,8 @@ export class Operator {
       log.warn({ kind, err: apiMessage(err), retryInMs }, "watch failed; restarting");
     const base = `/apis/${GROUP}/${VERSION}`;
     const ns = config.watchNamespace;
-    const scoped = (group: string, plural: string) => (ns ? `${group}/namespaces/${ns}/${plural}` : `${group}/${plural}`);
+    const scoped = (group: string, plural: string) =>
+      ns ? `${group}/namespaces/${ns}/${plural}` : `${group}/${plural}`;
     this.orchestrations = new Watcher(kc, {
       kind: ORCHESTRATION_KIND,
       path: scoped(base, ORCHESTRATION_PLURAL),
@@ -165,9 +174,17 @@ export class Operator {
       { live: () => true, ready: () => this.synced },
       this.metrics.registry,
     );
-    await Promise.all([this.orchestrations.start(), this.workers.start(), this.deployments.start(), this.secrets.start()]);
+    await Promise.all([
+      this.orchestrations.start(),
+      this.workers.start(),
+      this.deployments.start(),
+      this.secrets.start(),
+    ]);
     this.synced = true;
-    this.log.info({ identity: this.elector.identity, health: this.healthAddress }, "caches synced; campaigning for leadership");
+    this.log.info(
+      { identity: this.elector.identity, health: this.healthAddress },
+      "caches synced; campaigning for leadership",
+    );
     this.elector.start();
   }
 
@@ -177,7 +194,12 @@ export class Operator {
     this.workerQueue?.stop();
     this.autoscaler?.stop();
     await this.elector.stop();
-    await Promise.all([this.orchestrations.stop(), this.workers.stop(), this.deployments.stop(), this.secrets.stop()]);
+    await Promise.all([
+      this.orchestrations.stop(),
+      this.workers.stop(),
+      this.deployments.stop(),
+      this.secrets.stop(),
+    ]);
     await this.kafka.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
@@ -233,7 +255,10 @@ export class Operator {
     this.depthTimer.unref();
   }
 
-  private makeQueue(kind: string, reconcile: (key: string) => Promise<{ requeueAfterMs?: number } | void>): WorkQueue {
+  private makeQueue(
+    kind: string,
+    reconcile: (key: string) => Promise<{ requeueAfterMs?: number } | void>,
+  ): WorkQueue {
     const guarded = async (key: string) => {
       try {
         return await reconcile(key);

@@ -84,7 +84,8 @@ export class OrchestrationReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.split("/");
-    let orch = this.deps.cached?.(namespace, name) ?? (await this.deps.kube.getOrchestration(namespace, name));
+    let orch =
+      this.deps.cached?.(namespace, name) ?? (await this.deps.kube.getOrchestration(namespace, name));
     if (!orch) {
       this.release(key);
       return;
@@ -92,7 +93,10 @@ export class OrchestrationReconciler {
     if (orch.metadata.deletionTimestamp) return this.finalize(key, orch);
     const finalizers = orch.metadata.finalizers ?? [];
     if (!finalizers.includes(TOPICS_FINALIZER)) {
-      orch = (await this.deps.kube.setFinalizers(ORCHESTRATION_PLURAL, orch, [...finalizers, TOPICS_FINALIZER])) as Orchestration;
+      orch = (await this.deps.kube.setFinalizers(ORCHESTRATION_PLURAL, orch, [
+        ...finalizers,
+        TOPICS_FINALIZER,
+      ])) as Orchestration;
     }
 
     const generation = orch.metadata.generation ?? 0;
@@ -103,7 +107,13 @@ export class OrchestrationReconciler {
 
     const workersBound: ConditionInput =
       missing.length === 0
-        ? { type: ORCHESTRATION_CONDITIONS.workersBound, status: "True", reason: "AllStepsBound", message: `all ${steps.length} steps have a Worker`, observedGeneration: generation }
+        ? {
+            type: ORCHESTRATION_CONDITIONS.workersBound,
+            status: "True",
+            reason: "AllStepsBound",
+            message: `all ${steps.length} steps have a Worker`,
+            observedGeneration: generation,
+          }
         : {
             type: ORCHESTRATION_CONDITIONS.workersBound,
             status: "False",
@@ -113,7 +123,13 @@ export class OrchestrationReconciler {
           };
     const ready: ConditionInput =
       topics.condition.status === "True" && workersBound.status === "True"
-        ? { type: ORCHESTRATION_CONDITIONS.ready, status: "True", reason: "Ready", message: "topics exist and every step has a Worker", observedGeneration: generation }
+        ? {
+            type: ORCHESTRATION_CONDITIONS.ready,
+            status: "True",
+            reason: "Ready",
+            message: "topics exist and every step has a Worker",
+            observedGeneration: generation,
+          }
         : topics.condition.status !== "True"
           ? { ...topics.condition, type: ORCHESTRATION_CONDITIONS.ready, status: "False" }
           : { ...workersBound, type: ORCHESTRATION_CONDITIONS.ready };
@@ -149,14 +165,27 @@ export class OrchestrationReconciler {
     }
   }
 
-  private async reconcileTopics(key: string, orch: Orchestration, generation: number): Promise<TopicsOutcome> {
+  private async reconcileTopics(
+    key: string,
+    orch: Orchestration,
+    generation: number,
+  ): Promise<TopicsOutcome> {
     const type = ORCHESTRATION_CONDITIONS.topicsReady;
     let desired: DesiredTopic[];
     try {
       desired = topicsFor(orch, this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {});
     } catch (err) {
       if (!isSpecError(err)) throw err;
-      return { condition: { type, status: "False", reason: err.reason, message: err.message, observedGeneration: generation }, topics: [] };
+      return {
+        condition: {
+          type,
+          status: "False",
+          reason: err.reason,
+          message: err.message,
+          observedGeneration: generation,
+        },
+        topics: [],
+      };
     }
     const names = desired.map((t) => t.name);
     const taken = names.filter((t) => {
@@ -165,7 +194,16 @@ export class OrchestrationReconciler {
     });
     if (taken.length > 0) {
       const message = `topic(s) ${taken.join(", ")} already belong to Orchestration ${taken.map((t) => this.claims.get(t)).join(", ")}; rename this Orchestration or its steps`;
-      return { condition: { type, status: "False", reason: "TopicCollision", message, observedGeneration: generation }, topics: [] };
+      return {
+        condition: {
+          type,
+          status: "False",
+          reason: "TopicCollision",
+          message,
+          observedGeneration: generation,
+        },
+        topics: [],
+      };
     }
     this.claim(key, names);
 
@@ -179,7 +217,16 @@ export class OrchestrationReconciler {
         const clashes = names.filter((n) => !existingSet.has(n) && byMetric.has(topicMetricName(n)));
         if (clashes.length > 0) {
           const message = `Kafka already has topic(s) ${clashes.map((c) => byMetric.get(topicMetricName(c))).join(", ")}, which collide with ${clashes.join(", ")} (Kafka treats '.' and '_' as the same); rename this Orchestration or delete the other topic`;
-          return { condition: { type, status: "False", reason: "TopicCollision", message, observedGeneration: generation }, topics: [] };
+          return {
+            condition: {
+              type,
+              status: "False",
+              reason: "TopicCollision",
+              message,
+              observedGeneration: generation,
+            },
+            topics: [],
+          };
         }
         const present = names.filter((n) => existingSet.has(n));
         const described = await admin.describeTopics(present, existingSet);
@@ -189,26 +236,64 @@ export class OrchestrationReconciler {
           described.map((d) => ({ ...d, configs: configs.get(d.name) ?? {} })),
         );
         if (diff.create.length > 0) {
-          await admin.createTopics(diff.create.map((t) => ({ name: t.name, partitions: t.partitions, replicationFactor: t.replicationFactor, configs: t.configs })));
-          this.deps.kafka.noteTopics(diff.create.map((t) => t.name), true);
-          await this.event(orch, "Normal", "TopicsCreated", `created Kafka topic(s) ${diff.create.map((t) => t.name).join(", ")}`);
+          await admin.createTopics(
+            diff.create.map((t) => ({
+              name: t.name,
+              partitions: t.partitions,
+              replicationFactor: t.replicationFactor,
+              configs: t.configs,
+            })),
+          );
+          this.deps.kafka.noteTopics(
+            diff.create.map((t) => t.name),
+            true,
+          );
+          await this.event(
+            orch,
+            "Normal",
+            "TopicsCreated",
+            `created Kafka topic(s) ${diff.create.map((t) => t.name).join(", ")}`,
+          );
         }
         for (const inc of diff.increasePartitions) {
           await admin.increasePartitions(inc.name, inc.to);
-          await this.event(orch, "Normal", "PartitionsIncreased", `raised partitions of ${inc.name} from ${inc.from} to ${inc.to}`);
+          await this.event(
+            orch,
+            "Normal",
+            "PartitionsIncreased",
+            `raised partitions of ${inc.name} from ${inc.from} to ${inc.to}`,
+          );
         }
         for (const change of diff.alterConfigs) {
           await admin.setTopicConfigs(change.name, change.configs);
-          const what = Object.entries(change.changed).map(([k, v]) => `${k} ${v.from ?? "unset"} → ${v.to}`).join(", ");
+          const what = Object.entries(change.changed)
+            .map(([k, v]) => `${k} ${v.from ?? "unset"} → ${v.to}`)
+            .join(", ");
           await this.event(orch, "Normal", "TopicConfigUpdated", `updated ${change.name}: ${what}`);
         }
         const refused = [...diff.refusedDecreases, ...diff.refusedReplicationChanges];
         if (refused.length > 0) {
-          const reason = diff.refusedDecreases.length > 0 ? "PartitionDecreaseRefused" : "ReplicationChangeRefused";
-          return { condition: { type, status: "False", reason, message: refused.map((r) => r.message).join(" "), observedGeneration: generation }, topics: names };
+          const reason =
+            diff.refusedDecreases.length > 0 ? "PartitionDecreaseRefused" : "ReplicationChangeRefused";
+          return {
+            condition: {
+              type,
+              status: "False",
+              reason,
+              message: refused.map((r) => r.message).join(" "),
+              observedGeneration: generation,
+            },
+            topics: names,
+          };
         }
         return {
-          condition: { type, status: "True", reason: "TopicsReady", message: `${names.length} topics exist with the desired partitions and configs`, observedGeneration: generation },
+          condition: {
+            type,
+            status: "True",
+            reason: "TopicsReady",
+            message: `${names.length} topics exist with the desired partitions and configs`,
+            observedGeneration: generation,
+          },
           topics: names,
           created: diff.create.length > 0,
         };
@@ -243,14 +328,23 @@ export class OrchestrationReconciler {
       const theirs = await this.deps.kube.readSecret(namespace, name);
       return theirs ? signingKeysFromSecret(theirs) : [];
     }
-    await this.event(orch, "Normal", "SigningKeyCreated", `created Ed25519 signing key ${key.keyid} in Secret ${name}`);
+    await this.event(
+      orch,
+      "Normal",
+      "SigningKeyCreated",
+      `created Ed25519 signing key ${key.keyid} in Secret ${name}`,
+    );
     return [key];
   }
 
-  private bindWorkers(orch: Orchestration, engineKeys: SigningKey[]): { steps: StepBinding[]; missing: string[]; trust: TrustEntry[] } {
+  private bindWorkers(
+    orch: Orchestration,
+    engineKeys: SigningKey[],
+  ): { steps: StepBinding[]; missing: string[]; trust: TrustEntry[] } {
     const namespace = orch.metadata.namespace ?? "";
     const name = orch.metadata.name ?? "";
-    const workers = this.deps.workersIn(namespace)
+    const workers = this.deps
+      .workersIn(namespace)
       .filter((w) => w.spec.orchestration === name && !w.metadata.deletionTimestamp)
       .slice()
       .sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
@@ -261,14 +355,21 @@ export class OrchestrationReconciler {
       for (const s of claimed) boundTo.set(s, worker.metadata.name ?? "");
       const secret = this.deps.secret(namespace, signingKeySecretName(worker));
       if (claimed.length > 0 && secret) {
-        trust.push({ role: "worker", worker: worker.metadata.name ?? "", steps: claimed, keys: signingKeysFromSecret(secret) });
+        trust.push({
+          role: "worker",
+          worker: worker.metadata.name ?? "",
+          steps: claimed,
+          keys: signingKeysFromSecret(secret),
+        });
       }
     }
     const prefix = this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {};
     const stepTopics = new Map(
       (() => {
         try {
-          return topicsFor(orch, prefix).filter((t) => t.purpose === "step").map((t) => [t.step ?? "", t.name] as const);
+          return topicsFor(orch, prefix)
+            .filter((t) => t.purpose === "step")
+            .map((t) => [t.step ?? "", t.name] as const);
         } catch {
           return [];
         }
@@ -292,7 +393,11 @@ export class OrchestrationReconciler {
     const policy = orch.spec.deletionPolicy ?? DEFAULT_DELETION_POLICY;
     const topics = new Set(orch.status?.topics ?? []);
     try {
-      for (const t of topicsFor(orch, this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {})) topics.add(t.name);
+      for (const t of topicsFor(
+        orch,
+        this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {},
+      ))
+        topics.add(t.name);
     } catch {
       // An invalid spec has no derivable topics; status.topics still lists what was created.
     }
@@ -305,12 +410,22 @@ export class OrchestrationReconciler {
           this.deps.kafka.noteTopics(mine, false);
           return mine;
         });
-        await this.event(orch, "Normal", "TopicsDeleted", `deleted Kafka topic(s) ${deleted.join(", ") || "(none existed)"} (deletionPolicy: Delete)`);
+        await this.event(
+          orch,
+          "Normal",
+          "TopicsDeleted",
+          `deleted Kafka topic(s) ${deleted.join(", ") || "(none existed)"} (deletionPolicy: Delete)`,
+        );
       } catch (err) {
         const since = Date.parse(orch.metadata.deletionTimestamp ?? "");
         const waited = Date.now() - (Number.isNaN(since) ? Date.now() : since);
         if (waited < this.deps.finalizerTimeoutMs) {
-          await this.event(orch, "Warning", "TopicDeletionFailed", `could not delete topics yet, retrying until ${Math.round(this.deps.finalizerTimeoutMs / 1000)}s after deletion: ${(err as Error).message}`);
+          await this.event(
+            orch,
+            "Warning",
+            "TopicDeletionFailed",
+            `could not delete topics yet, retrying until ${Math.round(this.deps.finalizerTimeoutMs / 1000)}s after deletion: ${(err as Error).message}`,
+          );
           throw err;
         }
         await this.event(
@@ -321,9 +436,18 @@ export class OrchestrationReconciler {
         );
       }
     } else {
-      await this.event(orch, "Normal", "TopicsRetained", `kept Kafka topic(s) ${[...topics].join(", ")} (deletionPolicy: Retain)`);
+      await this.event(
+        orch,
+        "Normal",
+        "TopicsRetained",
+        `kept Kafka topic(s) ${[...topics].join(", ")} (deletionPolicy: Retain)`,
+      );
     }
-    await this.deps.kube.setFinalizers(ORCHESTRATION_PLURAL, orch, finalizers.filter((f) => f !== TOPICS_FINALIZER));
+    await this.deps.kube.setFinalizers(
+      ORCHESTRATION_PLURAL,
+      orch,
+      finalizers.filter((f) => f !== TOPICS_FINALIZER),
+    );
     this.release(key);
     return;
   }
@@ -351,7 +475,12 @@ export class OrchestrationReconciler {
     for (const [t, owner] of this.claims) if (owner === key) this.claims.delete(t);
   }
 
-  private event(orch: Orchestration, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
+  private event(
+    orch: Orchestration,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+  ): Promise<void> {
     return this.deps.recorder.record(orch, type, reason, message);
   }
 }

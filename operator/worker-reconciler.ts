@@ -6,10 +6,22 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import type { Condition, Orchestration, Worker, WorkerStatus } from "./crds/types.ts";
-import { DEFAULT_SCALING, DEFAULT_SIGNING_POLICY, DEFAULT_REPLICAS, WORKER_CONDITIONS, WORKER_PLURAL } from "./crds/types.ts";
+import {
+  DEFAULT_SCALING,
+  DEFAULT_SIGNING_POLICY,
+  DEFAULT_REPLICAS,
+  WORKER_CONDITIONS,
+  WORKER_PLURAL,
+} from "./crds/types.ts";
 import type { ConditionInput } from "./conditions.ts";
 import { getCondition, setConditions, statusChanged } from "./conditions.ts";
-import { autoscalingEnabled, deploymentFor, workerDeploymentName, workerSelector, workerSteps } from "./builders/deployment.ts";
+import {
+  autoscalingEnabled,
+  deploymentFor,
+  workerDeploymentName,
+  workerSelector,
+  workerSteps,
+} from "./builders/deployment.ts";
 import { signingKeySecretFor, signingKeySecretName } from "./builders/keys.ts";
 import { isSpecError } from "./builders/errors.ts";
 import { SPEC_HASH_ANNOTATION } from "./builders/meta.ts";
@@ -49,7 +61,8 @@ export class WorkerReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.split("/");
-    const worker = this.deps.cachedWorker?.(namespace, name) ?? (await this.deps.kube.getWorker(namespace, name));
+    const worker =
+      this.deps.cachedWorker?.(namespace, name) ?? (await this.deps.kube.getWorker(namespace, name));
     // Gone: its Deployment and Secret go with it through their ownerReferences.
     if (!worker || worker.metadata.deletionTimestamp) return;
     const generation = worker.metadata.generation ?? 0;
@@ -64,14 +77,23 @@ export class WorkerReconciler {
         message: `Orchestration ${namespace}/${worker.spec.orchestration} does not exist; apply it (or fix spec.orchestration)`,
         observedGeneration: generation,
       };
-      await this.writeStatus(worker, { selector: workerSelector(worker) }, [missing, { ...missing, type: WORKER_CONDITIONS.ready }]);
+      await this.writeStatus(worker, { selector: workerSelector(worker) }, [
+        missing,
+        { ...missing, type: WORKER_CONDITIONS.ready },
+      ]);
       return;
     }
 
     const steps = workerSteps(worker, orch);
     const bound: ConditionInput =
       steps.length > 0
-        ? { type: WORKER_CONDITIONS.bound, status: "True", reason: "Bound", message: `handles step(s) ${steps.join(", ")} of ${orch.metadata.name}`, observedGeneration: generation }
+        ? {
+            type: WORKER_CONDITIONS.bound,
+            status: "True",
+            reason: "Bound",
+            message: `handles step(s) ${steps.join(", ")} of ${orch.metadata.name}`,
+            observedGeneration: generation,
+          }
         : {
             type: WORKER_CONDITIONS.bound,
             status: "False",
@@ -80,7 +102,8 @@ export class WorkerReconciler {
             observedGeneration: generation,
           };
 
-    if ((orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) === "required") await this.ensureSigningKey(worker, orch);
+    if ((orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) === "required")
+      await this.ensureSigningKey(worker, orch);
 
     let deployment: k8s.V1Deployment;
     try {
@@ -92,7 +115,13 @@ export class WorkerReconciler {
       });
     } catch (err) {
       if (!isSpecError(err)) throw err;
-      const invalid: ConditionInput = { type: WORKER_CONDITIONS.ready, status: "False", reason: err.reason, message: err.message, observedGeneration: generation };
+      const invalid: ConditionInput = {
+        type: WORKER_CONDITIONS.ready,
+        status: "False",
+        reason: err.reason,
+        message: err.message,
+        observedGeneration: generation,
+      };
       await this.writeStatus(worker, { selector: workerSelector(worker) }, [bound, invalid]);
       return;
     }
@@ -102,14 +131,40 @@ export class WorkerReconciler {
     const readyReplicas = applied.status?.readyReplicas ?? 0;
     const ready: ConditionInput =
       specReplicas === 0
-        ? { type: WORKER_CONDITIONS.ready, status: "True", reason: "ScaledToZero", message: "no replicas wanted: nothing to process", observedGeneration: generation }
+        ? {
+            type: WORKER_CONDITIONS.ready,
+            status: "True",
+            reason: "ScaledToZero",
+            message: "no replicas wanted: nothing to process",
+            observedGeneration: generation,
+          }
         : readyReplicas >= specReplicas
-          ? { type: WORKER_CONDITIONS.ready, status: "True", reason: "Available", message: `${readyReplicas}/${specReplicas} replicas ready`, observedGeneration: generation }
-          : { type: WORKER_CONDITIONS.ready, status: "False", reason: "ReplicasNotReady", message: `${readyReplicas}/${specReplicas} replicas ready`, observedGeneration: generation };
+          ? {
+              type: WORKER_CONDITIONS.ready,
+              status: "True",
+              reason: "Available",
+              message: `${readyReplicas}/${specReplicas} replicas ready`,
+              observedGeneration: generation,
+            }
+          : {
+              type: WORKER_CONDITIONS.ready,
+              status: "False",
+              reason: "ReplicasNotReady",
+              message: `${readyReplicas}/${specReplicas} replicas ready`,
+              observedGeneration: generation,
+            };
     // With scaling on, ScalingActive belongs to the autoscaler, which knows whether lag can be read.
     const scaling: ConditionInput[] = autoscalingEnabled(worker)
       ? []
-      : [{ type: WORKER_CONDITIONS.scalingActive, status: "False", reason: "ScalingDisabled", message: "replicas follow spec.replicas", observedGeneration: generation }];
+      : [
+          {
+            type: WORKER_CONDITIONS.scalingActive,
+            status: "False",
+            reason: "ScalingDisabled",
+            message: "replicas follow spec.replicas",
+            observedGeneration: generation,
+          },
+        ];
 
     await this.writeStatus(
       worker,
@@ -132,7 +187,8 @@ export class WorkerReconciler {
   private async applyDeployment(worker: Worker, deployment: k8s.V1Deployment): Promise<k8s.V1Deployment> {
     const namespace = worker.metadata.namespace ?? "";
     const name = workerDeploymentName(worker);
-    const existing = this.deps.cachedDeployment?.(namespace, name) ?? (await this.deps.kube.readDeployment(namespace, name));
+    const existing =
+      this.deps.cachedDeployment?.(namespace, name) ?? (await this.deps.kube.readDeployment(namespace, name));
     // Unchanged since our last apply (same spec hash, no one else bumped its generation): nothing to do.
     const hash = deployment.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
     const last = this.applied.get(`${namespace}/${name}`);
@@ -147,10 +203,20 @@ export class WorkerReconciler {
     }
     if (!existing) {
       const initial = autoscalingEnabled(worker)
-        ? { ...deployment, spec: { ...deployment.spec!, replicas: worker.spec.scaling?.minReplicas ?? DEFAULT_SCALING.minReplicas } }
+        ? {
+            ...deployment,
+            spec: {
+              ...deployment.spec!,
+              replicas: worker.spec.scaling?.minReplicas ?? DEFAULT_SCALING.minReplicas,
+            },
+          }
         : deployment;
       try {
-        await this.deps.kube.apps.createNamespacedDeployment({ namespace, body: initial, fieldManager: AUTOSCALER_FIELD_MANAGER });
+        await this.deps.kube.apps.createNamespacedDeployment({
+          namespace,
+          body: initial,
+          fieldManager: AUTOSCALER_FIELD_MANAGER,
+        });
         await this.deps.recorder.record(worker, "Normal", "DeploymentCreated", `created Deployment ${name}`);
       } catch (err) {
         if (!isConflict(err)) throw err;
@@ -164,11 +230,17 @@ export class WorkerReconciler {
   private async ensureSigningKey(worker: Worker, orch: Orchestration): Promise<void> {
     const namespace = worker.metadata.namespace ?? "";
     const secretName = signingKeySecretName(worker);
-    if (this.deps.secret(namespace, secretName) ?? (await this.deps.kube.readSecret(namespace, secretName))) return;
+    if (this.deps.secret(namespace, secretName) ?? (await this.deps.kube.readSecret(namespace, secretName)))
+      return;
     const key = (this.deps.generateKey ?? generateSigningKey)();
     try {
       await this.deps.kube.core.createNamespacedSecret({ namespace, body: signingKeySecretFor(worker, key) });
-      await this.deps.recorder.record(worker, "Normal", "SigningKeyCreated", `created Ed25519 signing key ${key.keyid} in Secret ${secretName}`);
+      await this.deps.recorder.record(
+        worker,
+        "Normal",
+        "SigningKeyCreated",
+        `created Ed25519 signing key ${key.keyid} in Secret ${secretName}`,
+      );
     } catch (err) {
       if (!isConflict(err)) throw err;
     }
@@ -176,7 +248,11 @@ export class WorkerReconciler {
     this.deps.enqueueOrchestration(namespace, orch.metadata.name ?? "");
   }
 
-  private async writeStatus(worker: Worker, fields: Omit<WorkerStatus, "conditions" | "observedGeneration">, conditions: ConditionInput[]): Promise<void> {
+  private async writeStatus(
+    worker: Worker,
+    fields: Omit<WorkerStatus, "conditions" | "observedGeneration">,
+    conditions: ConditionInput[],
+  ): Promise<void> {
     const now = (this.deps.now ?? (() => new Date()))();
     // Only this reconciler's fields are compared and written: lag, desiredReplicas and lastScale*
     // belong to the autoscaler, and a merge patch leaves fields it does not name alone.
@@ -189,7 +265,9 @@ export class WorkerReconciler {
     const mine = (s: WorkerStatus | undefined): WorkerStatus => ({
       ...(s?.selector !== undefined ? { selector: s.selector } : {}),
       ...(s?.replicas !== undefined ? { replicas: s.replicas } : {}),
-      ...(fields.desiredReplicas !== undefined && s?.desiredReplicas !== undefined ? { desiredReplicas: s.desiredReplicas } : {}),
+      ...(fields.desiredReplicas !== undefined && s?.desiredReplicas !== undefined
+        ? { desiredReplicas: s.desiredReplicas }
+        : {}),
       ...(s?.observedGeneration !== undefined ? { observedGeneration: s.observedGeneration } : {}),
       ...(s?.conditions ? { conditions: ownConditions(s.conditions, conditions) } : {}),
     });
@@ -197,7 +275,10 @@ export class WorkerReconciler {
     await this.deps.kube.applyStatus(WORKER_PLURAL, worker, status, FIELD_MANAGER);
     for (const next of status.conditions ?? []) {
       const before = getCondition(worker.status?.conditions, next.type);
-      const problem = next.status === "False" && next.type !== WORKER_CONDITIONS.scalingActive && next.reason !== "ReplicasNotReady";
+      const problem =
+        next.status === "False" &&
+        next.type !== WORKER_CONDITIONS.scalingActive &&
+        next.reason !== "ReplicasNotReady";
       if (problem && (before?.status !== "False" || before.reason !== next.reason)) {
         await this.deps.recorder.record(worker, "Warning", next.reason, next.message);
       }
@@ -205,7 +286,10 @@ export class WorkerReconciler {
   }
 }
 
-function ownConditions(stored: readonly Condition[] | undefined, mine: readonly ConditionInput[]): Condition[] {
+function ownConditions(
+  stored: readonly Condition[] | undefined,
+  mine: readonly ConditionInput[],
+): Condition[] {
   const types = new Set(mine.map((c) => c.type));
   return (stored ?? []).filter((c) => types.has(c.type));
 }

@@ -16,7 +16,9 @@ const results = report.testResults.flatMap((file) =>
 const passed = results.filter((r) => r.status === "passed").length;
 const failed = results.filter((r) => r.status === "failed").length;
 const skipped = results.filter((r) => ["pending", "skipped", "todo", "disabled"].includes(r.status));
-const suiteErrors = report.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0);
+const suiteErrors = report.testResults.filter(
+  (f) => f.status === "failed" && f.assertionResults.length === 0,
+);
 for (const s of skipped) console.error(`skipped: ${s.title} (${s.file})`);
 for (const f of suiteErrors) console.error(`test file failed to run: ${f.name}: ${f.message}`);
 console.log(`${passed} passed, ${failed + suiteErrors.length} failed, ${skipped.length} skipped`);

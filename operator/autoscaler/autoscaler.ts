@@ -58,10 +58,15 @@ interface WorkerState {
  * up (then down). So a lower (or missing) offset counts only when two polls
  * in a row report it; a real reset is followed one poll later.
  */
-export function confirmCommitted(st: { committed?: Map<string, { value: bigint | null; lower?: bigint | null }> }, key: string, observed: bigint | null): bigint | null {
+export function confirmCommitted(
+  st: { committed?: Map<string, { value: bigint | null; lower?: bigint | null }> },
+  key: string,
+  observed: bigint | null,
+): bigint | null {
   st.committed ??= new Map();
   const known = st.committed.get(key);
-  const lowerThanKnown = known !== undefined && known.value !== null && (observed === null || observed < known.value);
+  const lowerThanKnown =
+    known !== undefined && known.value !== null && (observed === null || observed < known.value);
   if (!lowerThanKnown) {
     st.committed.set(key, { value: observed });
     return observed;
@@ -89,7 +94,9 @@ export function scalingPolicy(worker: Worker): ScalingPolicy {
     maxReplicas: s.maxReplicas ?? DEFAULT_SCALING.maxReplicas,
     lagPerReplica: s.lagPerReplica ?? DEFAULT_SCALING.lagPerReplica,
     activationLag: s.activationLag ?? DEFAULT_SCALING.activationLag,
-    scaleDownStabilizationMs: parseDuration(s.scaleDownStabilization ?? DEFAULT_SCALING.scaleDownStabilization),
+    scaleDownStabilizationMs: parseDuration(
+      s.scaleDownStabilization ?? DEFAULT_SCALING.scaleDownStabilization,
+    ),
     cooldownMs: parseDuration(s.cooldown ?? DEFAULT_SCALING.cooldown),
   };
 }
@@ -119,14 +126,20 @@ export class Autoscaler {
       const key = `${worker.metadata.namespace}/${worker.metadata.name}`;
       live.add(key);
       let st = this.state.get(key);
-      if (!st) this.state.set(key, (st = { memory: emptyMemory(), lastPollMs: 0, polling: false, lastWrittenMs: 0 }));
+      if (!st)
+        this.state.set(
+          key,
+          (st = { memory: emptyMemory(), lastPollMs: 0, polling: false, lastWrittenMs: 0 }),
+        );
       const interval = parseDuration(worker.spec.scaling?.pollInterval ?? DEFAULT_SCALING.pollInterval);
       if (st.polling || now - st.lastPollMs < interval) continue;
       st.polling = true;
       st.lastPollMs = now;
       const state = st;
       this.poll(worker, state)
-        .catch((err: unknown) => this.deps.log.warn({ worker: key, err: (err as Error).message }, "autoscaler poll failed"))
+        .catch((err: unknown) =>
+          this.deps.log.warn({ worker: key, err: (err as Error).message }, "autoscaler poll failed"),
+        )
         .finally(() => {
           state.polling = false;
         });
@@ -156,7 +169,9 @@ export class Autoscaler {
     const deployment = this.deps.deployment(namespace, workerDeploymentName(worker));
     if (!orch || !deployment) return undefined;
     const prefix = this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {};
-    const topics = workerSteps(worker, orch).map((s) => stepTopic({ namespace, orchestration: orch.metadata.name ?? "" }, s, prefix));
+    const topics = workerSteps(worker, orch).map((s) =>
+      stepTopic({ namespace, orchestration: orch.metadata.name ?? "" }, s, prefix),
+    );
     const group = consumerGroupFor({ namespace, worker: name }, prefix);
     const generation = worker.metadata.generation ?? 0;
 
@@ -174,8 +189,15 @@ export class Autoscaler {
           const commits = new Map((committed.get(topic) ?? []).map((c) => [c.partition, c.offset]));
           for (const p of offsets) {
             const observed = commits.get(p.partition) ?? null;
-            const l = partitionLag(p.logStart, p.logEnd, confirmCommitted(st, `${topic}/${p.partition}`, observed));
-            this.deps.metrics.workerLag.set({ namespace, worker: name, topic, partition: String(p.partition) }, l);
+            const l = partitionLag(
+              p.logStart,
+              p.logEnd,
+              confirmCommitted(st, `${topic}/${p.partition}`, observed),
+            );
+            this.deps.metrics.workerLag.set(
+              { namespace, worker: name, topic, partition: String(p.partition) },
+              l,
+            );
             lag += l;
             partitions++;
           }
@@ -185,26 +207,55 @@ export class Autoscaler {
     } catch (err) {
       const condition: ConditionInput =
         err instanceof TopicMissingError
-          ? { type: WORKER_CONDITIONS.scalingActive, status: "False", reason: "TopicMissing", message: `${err.message}; replicas are left as they are until the Orchestration's operator recreates it`, observedGeneration: generation }
-          : { type: WORKER_CONDITIONS.scalingActive, status: "False", reason: err instanceof KafkaUnavailableError ? "KafkaUnavailable" : "LagUnavailable", message: `cannot read lag: ${(err as Error).message}; replicas are left as they are`, observedGeneration: generation };
+          ? {
+              type: WORKER_CONDITIONS.scalingActive,
+              status: "False",
+              reason: "TopicMissing",
+              message: `${err.message}; replicas are left as they are until the Orchestration's operator recreates it`,
+              observedGeneration: generation,
+            }
+          : {
+              type: WORKER_CONDITIONS.scalingActive,
+              status: "False",
+              reason: err instanceof KafkaUnavailableError ? "KafkaUnavailable" : "LagUnavailable",
+              message: `cannot read lag: ${(err as Error).message}; replicas are left as they are`,
+              observedGeneration: generation,
+            };
       await this.writeStatus(worker, st, {}, condition, true);
       return undefined;
     }
 
     const current = deployment.spec?.replicas ?? 1;
-    const decision = decide(scalingPolicy(worker), { lag, partitions, currentReplicas: current, nowMs: this.now() }, st.memory);
+    const decision = decide(
+      scalingPolicy(worker),
+      { lag, partitions, currentReplicas: current, nowMs: this.now() },
+      st.memory,
+    );
     st.memory = decision.memory;
     this.deps.metrics.workerDesiredReplicas.set({ namespace, worker: name }, decision.desiredReplicas);
     const scaled = decision.desiredReplicas !== current;
     if (scaled) {
       await this.deps.kube.apps.patchNamespacedDeploymentScale(
-        { namespace, name: workerDeploymentName(worker), body: { spec: { replicas: decision.desiredReplicas } }, fieldManager: AUTOSCALER_FIELD_MANAGER },
+        {
+          namespace,
+          name: workerDeploymentName(worker),
+          body: { spec: { replicas: decision.desiredReplicas } },
+          fieldManager: AUTOSCALER_FIELD_MANAGER,
+        },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
       );
       // Keep the cached Deployment consistent until the watch delivers the change.
       if (deployment.spec) deployment.spec.replicas = decision.desiredReplicas;
-      this.deps.log.info({ worker: `${namespace}/${name}`, from: current, to: decision.desiredReplicas, lag }, "scaled");
-      await this.deps.recorder.record(worker, "Normal", "Scaled", `scaled from ${current} to ${decision.desiredReplicas}: ${decision.reason}`);
+      this.deps.log.info(
+        { worker: `${namespace}/${name}`, from: current, to: decision.desiredReplicas, lag },
+        "scaled",
+      );
+      await this.deps.recorder.record(
+        worker,
+        "Normal",
+        "Scaled",
+        `scaled from ${current} to ${decision.desiredReplicas}: ${decision.reason}`,
+      );
     }
     await this.writeStatus(
       worker,
@@ -212,15 +263,32 @@ export class Autoscaler {
       {
         lag,
         desiredReplicas: decision.desiredReplicas,
-        ...(scaled ? { lastScaleTime: new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, "Z"), lastScaleReason: decision.reason } : {}),
+        ...(scaled
+          ? {
+              lastScaleTime: new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, "Z"),
+              lastScaleReason: decision.reason,
+            }
+          : {}),
       },
-      { type: WORKER_CONDITIONS.scalingActive, status: "True", reason: "LagAutoscaling", message: `lag ${lag} over ${partitions} partitions`, observedGeneration: generation },
+      {
+        type: WORKER_CONDITIONS.scalingActive,
+        status: "True",
+        reason: "LagAutoscaling",
+        message: `lag ${lag} over ${partitions} partitions`,
+        observedGeneration: generation,
+      },
       scaled,
     );
     return { lag, partitions, desiredReplicas: decision.desiredReplicas, scaled, reason: decision.reason };
   }
 
-  private async writeStatus(worker: Worker, st: WorkerState, fields: Record<string, unknown>, condition: ConditionInput, urgent: boolean): Promise<void> {
+  private async writeStatus(
+    worker: Worker,
+    st: WorkerState,
+    fields: Record<string, unknown>,
+    condition: ConditionInput,
+    urgent: boolean,
+  ): Promise<void> {
     const now = this.now();
     const previous = worker.status?.conditions?.filter((c) => c.type === condition.type);
     const conditions = setCondition(previous, condition, new Date(now));
@@ -228,14 +296,23 @@ export class Autoscaler {
     if (fields.lastScaleTime !== undefined) {
       st.lastScale = { time: String(fields.lastScaleTime), reason: String(fields.lastScaleReason) };
     } else if (st.lastScale ?? worker.status?.lastScaleTime) {
-      st.lastScale ??= { time: worker.status?.lastScaleTime ?? "", reason: worker.status?.lastScaleReason ?? "" };
+      st.lastScale ??= {
+        time: worker.status?.lastScaleTime ?? "",
+        reason: worker.status?.lastScaleReason ?? "",
+      };
       fields = { ...fields, lastScaleTime: st.lastScale.time, lastScaleReason: st.lastScale.reason };
     }
     const fingerprint = JSON.stringify({ ...fields, lag: undefined, c: condition.status + condition.reason });
     const changed = fingerprint !== st.lastWritten;
-    const stale = now - st.lastWrittenMs >= (this.deps.statusIntervalMs ?? 10_000) && fields.lag !== worker.status?.lag;
+    const stale =
+      now - st.lastWrittenMs >= (this.deps.statusIntervalMs ?? 10_000) && fields.lag !== worker.status?.lag;
     if (!urgent && !changed && !stale) return;
-    await this.deps.kube.applyStatus(WORKER_PLURAL, worker, { ...fields, conditions }, AUTOSCALER_FIELD_MANAGER);
+    await this.deps.kube.applyStatus(
+      WORKER_PLURAL,
+      worker,
+      { ...fields, conditions },
+      AUTOSCALER_FIELD_MANAGER,
+    );
     st.lastWritten = fingerprint;
     st.lastWrittenMs = now;
   }

@@ -12,12 +12,19 @@ const policy: ScalingPolicy = {
 };
 
 /** Feeds a sequence of (second, lag) observations; returns the replicas after each. */
-function run(steps: Array<[seconds: number, lag: number]>, opts: { start?: number; partitions?: number; p?: Partial<ScalingPolicy> } = {}) {
+function run(
+  steps: Array<[seconds: number, lag: number]>,
+  opts: { start?: number; partitions?: number; p?: Partial<ScalingPolicy> } = {},
+) {
   let memory: ScalerMemory = emptyMemory();
   let replicas = opts.start ?? 0;
   const out: number[] = [];
   for (const [s, lag] of steps) {
-    const d = decide({ ...policy, ...opts.p }, { lag, partitions: opts.partitions ?? 12, currentReplicas: replicas, nowMs: s * 1000 }, memory);
+    const d = decide(
+      { ...policy, ...opts.p },
+      { lag, partitions: opts.partitions ?? 12, currentReplicas: replicas, nowMs: s * 1000 },
+      memory,
+    );
     memory = d.memory;
     replicas = d.desiredReplicas;
     out.push(replicas);
@@ -30,7 +37,15 @@ describe("decide", () => {
     ["no lag at zero stays at zero", [[0, 0]], 0, [0]],
     ["lag reaching activationLag wakes a Worker from zero", [[0, 1]], 0, [1]],
     ["lag 250 at 100 per replica asks for 3", [[0, 250]], 0, [3]],
-    ["a burst scales up at once, whatever the last change", [[0, 100], [2, 900]], 0, [1, 9]],
+    [
+      "a burst scales up at once, whatever the last change",
+      [
+        [0, 100],
+        [2, 900],
+      ],
+      0,
+      [1, 9],
+    ],
     ["lag is capped by maxReplicas", [[0, 5000]], 0, [10]],
   ] as const)("%s", (_name, steps, start, expected) => {
     expect(run(steps as unknown as Array<[number, number]>, { start })).toEqual(expected);
@@ -47,7 +62,14 @@ describe("decide", () => {
   it("scales down only after the window, in one step to the window's largest recommendation", () => {
     // 8 replicas, lag falls to 250 (3 replicas) at t=10; nothing moves until the window since the
     // last change (t=0) and the recommendations agree.
-    const steps: Array<[number, number]> = [[0, 800], [10, 250], [30, 250], [59, 250], [71, 250], [72, 250]];
+    const steps: Array<[number, number]> = [
+      [0, 800],
+      [10, 250],
+      [30, 250],
+      [59, 250],
+      [71, 250],
+      [72, 250],
+    ];
     expect(run(steps)).toEqual([8, 8, 8, 8, 3, 3]);
   });
 
@@ -61,7 +83,13 @@ describe("decide", () => {
   });
 
   it("goes to zero only after lag stayed below activation for the cooldown", () => {
-    const steps: Array<[number, number]> = [[0, 50], [70, 0], [130, 0], [189, 0], [191, 0]];
+    const steps: Array<[number, number]> = [
+      [0, 50],
+      [70, 0],
+      [130, 0],
+      [189, 0],
+      [191, 0],
+    ];
     expect(run(steps)).toEqual([1, 1, 1, 1, 0]);
   });
 });
@@ -81,6 +109,15 @@ describe("partitionLag", () => {
 describe("decide after a restart", () => {
   it("does not scale down before it has watched a whole window", () => {
     // A new leader starts with 5 replicas and no lag: it must not drop them at once.
-    expect(run([[0, 0], [30, 0], [61, 0]], { start: 5, p: { cooldownMs: 0 } })).toEqual([5, 5, 0]);
+    expect(
+      run(
+        [
+          [0, 0],
+          [30, 0],
+          [61, 0],
+        ],
+        { start: 5, p: { cooldownMs: 0 } },
+      ),
+    ).toEqual([5, 5, 0]);
   });
 });

@@ -78,7 +78,10 @@ export function decide(policy: ScalingPolicy, obs: Observation, memory: ScalerMe
   const lagText = `lag ${obs.lag} (${policy.lagPerReplica} per replica, ${obs.partitions} partitions)`;
 
   if (recommended > current) {
-    const why = current === 0 ? `activated: ${lagText} reached activationLag ${policy.activationLag}` : `scaled up: ${lagText}`;
+    const why =
+      current === 0
+        ? `activated: ${lagText} reached activationLag ${policy.activationLag}`
+        : `scaled up: ${lagText}`;
     return next(recommended, why, true);
   }
   if (recommended === current) return next(current, `steady: ${lagText}`, false);
@@ -87,19 +90,38 @@ export function decide(policy: ScalingPolicy, obs: Observation, memory: ScalerMe
   const stabilized = Math.max(...recommendations.map((r) => r.replicas));
   const watchedFor = obs.nowMs - (memory.observingSinceMs ?? obs.nowMs);
   if (watchedFor < window) {
-    return next(current, `holding ${current}: watched lag for ${Math.round(watchedFor / 1000)}s of the ${window / 1000}s stabilization window`, false);
+    return next(
+      current,
+      `holding ${current}: watched lag for ${Math.round(watchedFor / 1000)}s of the ${window / 1000}s stabilization window`,
+      false,
+    );
   }
   const sinceLastScale = memory.lastScaleMs === undefined ? Infinity : obs.nowMs - memory.lastScaleMs;
   if (sinceLastScale < window) {
-    return next(current, `holding ${current}: last change ${Math.round(sinceLastScale / 1000)}s ago, within the ${window / 1000}s stabilization window`, false);
+    return next(
+      current,
+      `holding ${current}: last change ${Math.round(sinceLastScale / 1000)}s ago, within the ${window / 1000}s stabilization window`,
+      false,
+    );
   }
   let target = Math.min(current, stabilized);
   if (target === 0) {
     const idleFor = idleSinceMs === undefined ? 0 : obs.nowMs - idleSinceMs;
-    if (idleFor < policy.cooldownMs) target = Math.max(1, Math.min(current, stabilized === 0 ? 1 : stabilized));
-    if (target === 0) return next(0, `scaled to zero: lag below ${policy.activationLag} for ${Math.round(idleFor / 1000)}s`, true);
+    if (idleFor < policy.cooldownMs)
+      target = Math.max(1, Math.min(current, stabilized === 0 ? 1 : stabilized));
+    if (target === 0)
+      return next(
+        0,
+        `scaled to zero: lag below ${policy.activationLag} for ${Math.round(idleFor / 1000)}s`,
+        true,
+      );
   }
-  if (target >= current) return next(current, `holding ${current}: ${lagText}, waiting for the stabilization window to agree`, false);
+  if (target >= current)
+    return next(
+      current,
+      `holding ${current}: ${lagText}, waiting for the stabilization window to agree`,
+      false,
+    );
   return next(target, `scaled down: ${lagText}, stable for ${window / 1000}s`, true);
 }
 

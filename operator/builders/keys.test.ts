@@ -124,8 +124,20 @@ describe("trustDocumentFor", () => {
     ["the engine may send a compensation", keys.engine, orch, "com.example.release", true],
     ["the gateway may send any step's command", keys.gateway, orch, "com.example.ship", true],
     ["the engine may not sign a result", keys.engine, step("charge"), "io.eventloom.step.completed", false],
-    ["the gateway may sign a client event of any type as the Orchestration", keys.gateway, orch, "com.example.order.placed", true],
-    ["the engine may not sign as another Orchestration", keys.engine, "/eventloom/shop/other", "com.example.charge", false],
+    [
+      "the gateway may sign a client event of any type as the Orchestration",
+      keys.gateway,
+      orch,
+      "com.example.order.placed",
+      true,
+    ],
+    [
+      "the engine may not sign as another Orchestration",
+      keys.engine,
+      "/eventloom/shop/other",
+      "com.example.charge",
+      false,
+    ],
     [
       "a Worker may sign results of its step",
       keys.payments,

@@ -104,7 +104,10 @@ export class EventRecorder {
       this.recent.set(dedupeKey, { name, count: 1, firstTimestamp: now });
       if (this.recent.size > 10_000) this.recent.delete(this.recent.keys().next().value as string);
     } catch (err) {
-      this.log.debug({ err: apiMessage(err), reason, object: `${namespace}/${obj.metadata.name}` }, "could not record a Kubernetes Event");
+      this.log.debug(
+        { err: apiMessage(err), reason, object: `${namespace}/${obj.metadata.name}` },
+        "could not record a Kubernetes Event",
+      );
     }
   }
 }

@@ -12,7 +12,12 @@ export interface HealthChecks {
   ready: () => boolean;
 }
 
-export function startHealthServer(port: number, host: string, checks: HealthChecks, registry: Registry): Promise<Server> {
+export function startHealthServer(
+  port: number,
+  host: string,
+  checks: HealthChecks,
+  registry: Registry,
+): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz" || path === "/readyz") {

@@ -83,11 +83,18 @@ export class LeaderElector {
     if (this.timer) clearTimeout(this.timer);
     if (this.leading) {
       try {
-        const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
+        const lease = await this.api.readNamespacedLease({
+          name: this.opts.name,
+          namespace: this.opts.namespace,
+        });
         if (lease.spec?.holderIdentity === this.identity) {
           lease.spec.holderIdentity = undefined;
           lease.spec.leaseDurationSeconds = 1;
-          await this.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
+          await this.api.replaceNamespacedLease({
+            name: this.opts.name,
+            namespace: this.opts.namespace,
+            body: lease,
+          });
         }
       } catch (err) {
         this.opts.onError?.(err);
@@ -122,7 +129,12 @@ export class LeaderElector {
       try {
         await this.api.createNamespacedLease({
           namespace,
-          body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace }, spec: spec(0, true) },
+          body: {
+            apiVersion: "coordination.k8s.io/v1",
+            kind: "Lease",
+            metadata: { name, namespace },
+            spec: spec(0, true),
+          },
         });
         this.lastRenewMs = now;
         this.setLeading(true);

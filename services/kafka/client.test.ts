@@ -9,10 +9,16 @@ function named(name: string, message: string): Error {
 
 describe("classifyKafkaError", () => {
   it.each([
-    ["a connection error", named("KafkaJSConnectionError", "Connection error: connect ECONNREFUSED 127.0.0.1:1")],
+    [
+      "a connection error",
+      named("KafkaJSConnectionError", "Connection error: connect ECONNREFUSED 127.0.0.1:1"),
+    ],
     ["a request timeout", named("KafkaJSRequestTimeoutError", "Request admin timed out")],
     ["a lost broker connection", named("KafkaJSError", "Broker not connected")],
-    ["retries exhausted on a connection error", Object.assign(named("KafkaJSNumberOfRetriesExceeded", "x"), {})],
+    [
+      "retries exhausted on a connection error",
+      Object.assign(named("KafkaJSNumberOfRetriesExceeded", "x"), {}),
+    ],
   ])("treats %s as Kafka being unavailable", (_what, err) => {
     const classified = classifyKafkaError(err, "list topics");
     expect(classified).toBeInstanceOf(KafkaUnavailableError);

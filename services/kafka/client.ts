@@ -103,16 +103,21 @@ export function classifyKafkaError(err: unknown, what: string): Error {
     TRANSIENT_ERROR_NAMES.has(e.name) ||
     (cause?.name !== undefined && TRANSIENT_ERROR_NAMES.has(cause.name)) ||
     // kafkajs reports a lost connection as a plain KafkaJSError with this text.
-    /not connected|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|timed? ?out|Connection error/i.test(`${e.message} ${cause?.message ?? ""}`);
+    /not connected|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|timed? ?out|Connection error/i.test(
+      `${e.message} ${cause?.message ?? ""}`,
+    );
   if (unreachable) {
-    return new KafkaUnavailableError(`Kafka did not answer while trying to ${what}: ${e.message}`, { cause: e });
+    return new KafkaUnavailableError(`Kafka did not answer while trying to ${what}: ${e.message}`, {
+      cause: e,
+    });
   }
   return new Error(`Kafka refused to ${what}: ${e.message}`, { cause: e });
 }
 
 function allAlreadyExist(err: unknown): boolean {
   const errors = (err as { errors?: Array<{ type?: string }> }).errors;
-  if (Array.isArray(errors) && errors.length > 0) return errors.every((e) => e.type === "TOPIC_ALREADY_EXISTS");
+  if (Array.isArray(errors) && errors.length > 0)
+    return errors.every((e) => e.type === "TOPIC_ALREADY_EXISTS");
   return (err as { type?: string }).type === "TOPIC_ALREADY_EXISTS";
 }
 
@@ -166,7 +171,12 @@ export class KafkaClient {
       logLevel: onLog ? KafkaLogLevel.WARN : KafkaLogLevel.NOTHING,
       logCreator: () => (entry: LogEntry) => {
         if (!onLog) return;
-        const level = entry.level === KafkaLogLevel.ERROR ? "error" : entry.level === KafkaLogLevel.WARN ? "warn" : "info";
+        const level =
+          entry.level === KafkaLogLevel.ERROR
+            ? "error"
+            : entry.level === KafkaLogLevel.WARN
+              ? "warn"
+              : "info";
         const { message, ...extra } = entry.log;
         onLog(level, `${entry.namespace}: ${message}`, extra);
       },
@@ -391,7 +401,10 @@ export class KafkaAdmin {
       for (const t of res) {
         out.set(
           t.topic,
-          t.partitions.map((p) => ({ partition: p.partition, offset: p.offset === "-1" || p.offset === "" ? null : BigInt(p.offset) })),
+          t.partitions.map((p) => ({
+            partition: p.partition,
+            offset: p.offset === "-1" || p.offset === "" ? null : BigInt(p.offset),
+          })),
         );
       }
       return out;
@@ -401,7 +414,11 @@ export class KafkaAdmin {
   }
 
   /** Sets a consumer group's committed offsets (the group must have no running members). */
-  async setCommittedOffsets(groupId: string, topic: string, offsets: Array<{ partition: number; offset: bigint }>): Promise<void> {
+  async setCommittedOffsets(
+    groupId: string,
+    topic: string,
+    offsets: Array<{ partition: number; offset: bigint }>,
+  ): Promise<void> {
     try {
       await this.admin.setOffsets({
         groupId,
@@ -414,7 +431,10 @@ export class KafkaAdmin {
   }
 
   /** Deletes records below `before` on each partition given (raises log start), as retention would. */
-  async deleteRecordsBefore(topic: string, before: Array<{ partition: number; offset: bigint }>): Promise<void> {
+  async deleteRecordsBefore(
+    topic: string,
+    before: Array<{ partition: number; offset: bigint }>,
+  ): Promise<void> {
     try {
       await this.admin.deleteTopicRecords({
         topic,
@@ -508,7 +528,10 @@ export class KafkaConsumer {
   }
 
   /** Calls `handle` for each record, one partition at a time in order, committing after each. */
-  async runEach(handle: (record: IncomingRecord) => Promise<void>, opts: { partitionsConsumedConcurrently?: number } = {}): Promise<void> {
+  async runEach(
+    handle: (record: IncomingRecord) => Promise<void>,
+    opts: { partitionsConsumedConcurrently?: number } = {},
+  ): Promise<void> {
     await this.consumer.run({
       partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
       autoCommit: this.runOptions.autoCommit,
@@ -559,7 +582,9 @@ export class KafkaConsumer {
 
   /** Calls `listener` when the consumer crashed; `restarting` says whether the client restarts it by itself. */
   onCrash(listener: (error: Error, restarting: boolean) => void): () => void {
-    return this.consumer.on(this.consumer.events.CRASH, (event) => listener(event.payload.error, event.payload.restart));
+    return this.consumer.on(this.consumer.events.CRASH, (event) =>
+      listener(event.payload.error, event.payload.restart),
+    );
   }
 
   pause(topic: string, partitions?: number[]): void {
@@ -574,9 +599,14 @@ export class KafkaConsumer {
 /** Parses `KAFKA_BROKERS` ("host:port,host:port"). */
 export function brokersFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
   const raw = env.KAFKA_BROKERS ?? "";
-  const brokers = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const brokers = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (brokers.length === 0) {
-    throw new Error('KAFKA_BROKERS is not set: give the bootstrap brokers, e.g. KAFKA_BROKERS=127.0.0.1:19092 (see `npm run stack -- env`)');
+    throw new Error(
+      "KAFKA_BROKERS is not set: give the bootstrap brokers, e.g. KAFKA_BROKERS=127.0.0.1:19092 (see `npm run stack -- env`)",
+    );
   }
   return brokers;
 }

@@ -59,10 +59,17 @@ export class OrchestrationRegistry {
       path: ns ? `${base}/namespaces/${ns}/${ORCHESTRATION_PLURAL}` : `${base}/${ORCHESTRATION_PLURAL}`,
       list: async () =>
         (ns
-          ? await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: ORCHESTRATION_PLURAL })
-          : await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ORCHESTRATION_PLURAL })) as k8s.KubernetesListObject<
-          Orchestration & k8s.KubernetesObject
-        >,
+          ? await custom.listNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              namespace: ns,
+              plural: ORCHESTRATION_PLURAL,
+            })
+          : await custom.listClusterCustomObject({
+              group: GROUP,
+              version: VERSION,
+              plural: ORCHESTRATION_PLURAL,
+            })) as k8s.KubernetesListObject<Orchestration & k8s.KubernetesObject>,
       onEvent: (type, obj) => void this.refresh(objectKey(obj), type === "delete" ? undefined : obj),
       onError: (kind, err) => opts.onError?.(`watch ${kind}`, err),
     });

@@ -23,12 +23,22 @@ function orchestration(name: string, partitions: number): Orchestration {
     apiVersion: "eventloom.io/v1alpha1",
     kind: "Orchestration",
     metadata: { name },
-    spec: { steps: [{ name: "work", type: "com.example.work" }], topics: { partitions }, deletionPolicy: "Delete", signing: { policy: "none" } },
+    spec: {
+      steps: [{ name: "work", type: "com.example.work" }],
+      topics: { partitions },
+      deletionPolicy: "Delete",
+      signing: { policy: "none" },
+    },
   };
 }
 
 function worker(name: string, orch: string, scaling: Worker["spec"]["scaling"]): Worker {
-  return { apiVersion: "eventloom.io/v1alpha1", kind: "Worker", metadata: { name }, spec: { orchestration: orch, steps: ["work"], image: "example:dev", scaling } };
+  return {
+    apiVersion: "eventloom.io/v1alpha1",
+    kind: "Worker",
+    metadata: { name },
+    spec: { orchestration: orch, steps: ["work"], image: "example:dev", scaling },
+  };
 }
 
 describe("the lag autoscaler", () => {
@@ -41,18 +51,43 @@ describe("the lag autoscaler", () => {
   const replicas = async (workerName: string) =>
     (await apps.readNamespacedDeployment({ namespace: ns, name: `${workerName}-worker` })).spec?.replicas;
   const status = async (workerName: string) =>
-    ((await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "workers", namespace: ns, name: workerName })) as Worker).status;
+    (
+      (await custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: "workers",
+        namespace: ns,
+        name: workerName,
+      })) as Worker
+    ).status;
   const waitReplicas = (workerName: string, want: number, timeoutMs = 15_000) =>
-    eventually(`${workerName} to have ${want} replicas`, async () => ((await replicas(workerName)) === want ? true : undefined), { timeoutMs, intervalMs: 100 });
+    eventually(
+      `${workerName} to have ${want} replicas`,
+      async () => ((await replicas(workerName)) === want ? true : undefined),
+      { timeoutMs, intervalMs: 100 },
+    );
   const produce = (topic: string, count: number, partition = 0) =>
-    producer.send(topic, Array.from({ length: count }, (_, i) => ({ value: `r${i}`, partition })));
+    producer.send(
+      topic,
+      Array.from({ length: count }, (_, i) => ({ value: `r${i}`, partition })),
+    );
   const topicOf = (orch: string) => `eventloom.${ns}.${orch}.work`;
 
   beforeAll(async () => {
     expect((await kubectl(["apply", "-f", "crds/"])).code).toBe(0);
-    await kubectl(["wait", "--for=condition=Established", "crd/orchestrations.eventloom.io", "crd/workers.eventloom.io", "--timeout=30s"]);
+    await kubectl([
+      "wait",
+      "--for=condition=Established",
+      "crd/orchestrations.eventloom.io",
+      "crd/workers.eventloom.io",
+      "--timeout=30s",
+    ]);
     await kubectl(["create", "namespace", ns]);
-    operator = startOperator({ EVENTLOOM_RESYNC: "60s", EVENTLOOM_LEASE_NAME: uniqueName("lease"), EVENTLOOM_WATCH_NAMESPACE: ns });
+    operator = startOperator({
+      EVENTLOOM_RESYNC: "60s",
+      EVENTLOOM_LEASE_NAME: uniqueName("lease"),
+      EVENTLOOM_WATCH_NAMESPACE: ns,
+    });
     admin = client.admin();
     await admin.connect();
     producer = client.producer();
@@ -68,7 +103,9 @@ describe("the lag autoscaler", () => {
   function dumpOnFailure(): void {
     onTestFailed(async () => {
       const events = await kubectl(["get", "events", "-n", ns, "--sort-by=.lastTimestamp"]);
-      console.error(`--- operator log ---\n${operator.logs().slice(-5000)}\n--- events ---\n${events.stdout}`);
+      console.error(
+        `--- operator log ---\n${operator.logs().slice(-5000)}\n--- events ---\n${events.stdout}`,
+      );
     });
   }
 
@@ -81,9 +118,14 @@ describe("the lag autoscaler", () => {
 
   it("raises replicas from zero to ceil(lag / lagPerReplica) for a burst with no consumer, counting from log start", async () => {
     dumpOnFailure();
-    await applyAndWait(orchestration("burst", 4), worker("burst", "burst", { minReplicas: 0, maxReplicas: 3, lagPerReplica: 10, ...fast }));
+    await applyAndWait(
+      orchestration("burst", 4),
+      worker("burst", "burst", { minReplicas: 0, maxReplicas: 3, lagPerReplica: 10, ...fast }),
+    );
     await waitReplicas("burst", 0);
-    await eventually("the step topic", async () => ((await admin.describeTopics([topicOf("burst")])).length === 1 ? true : undefined));
+    await eventually("the step topic", async () =>
+      (await admin.describeTopics([topicOf("burst")])).length === 1 ? true : undefined,
+    );
     await produce(topicOf("burst"), 25);
     await waitReplicas("burst", 3);
     const s = await eventually("status", async () => {
@@ -92,8 +134,20 @@ describe("the lag autoscaler", () => {
     });
     expect(s.lastScaleReason).toContain("lag 25");
     expect(s.lastScaleTime).toBeDefined();
-    expect(s.conditions?.find((c) => c.type === "ScalingActive")).toMatchObject({ status: "True", reason: "LagAutoscaling" });
-    const events = await kubectl(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=burst,reason=Scaled", "-o", "jsonpath={.items[*].message}"]);
+    expect(s.conditions?.find((c) => c.type === "ScalingActive")).toMatchObject({
+      status: "True",
+      reason: "LagAutoscaling",
+    });
+    const events = await kubectl([
+      "get",
+      "events",
+      "-n",
+      ns,
+      "--field-selector",
+      "involvedObject.name=burst,reason=Scaled",
+      "-o",
+      "jsonpath={.items[*].message}",
+    ]);
     expect(events.stdout).toContain("scaled from 0 to 3");
     const metrics = await operator.metrics();
     expect(
@@ -114,7 +168,11 @@ describe("the lag autoscaler", () => {
     });
     try {
       await eventually("the consumer to drain", async () => (seen >= 25 ? true : undefined));
-      await eventually("lag 0 in status", async () => ((await status("burst"))?.lag === 0 ? true : undefined), { timeoutMs: 20_000 });
+      await eventually(
+        "lag 0 in status",
+        async () => ((await status("burst"))?.lag === 0 ? true : undefined),
+        { timeoutMs: 20_000 },
+      );
     } finally {
       await consumer.close();
     }
@@ -134,8 +192,13 @@ describe("the lag autoscaler", () => {
 
   it("caps replicas at the partition count", async () => {
     dumpOnFailure();
-    await applyAndWait(orchestration("capped", 2), worker("capped", "capped", { minReplicas: 0, maxReplicas: 10, lagPerReplica: 1, ...fast }));
-    await eventually("the step topic", async () => ((await admin.describeTopics([topicOf("capped")])).length === 1 ? true : undefined));
+    await applyAndWait(
+      orchestration("capped", 2),
+      worker("capped", "capped", { minReplicas: 0, maxReplicas: 10, lagPerReplica: 1, ...fast }),
+    );
+    await eventually("the step topic", async () =>
+      (await admin.describeTopics([topicOf("capped")])).length === 1 ? true : undefined,
+    );
     await waitReplicas("capped", 0);
     await produce(topicOf("capped"), 50);
     await waitReplicas("capped", 2);
@@ -143,10 +206,17 @@ describe("the lag autoscaler", () => {
 
   it("counts lag from log start when the committed offset fell below it", async () => {
     dumpOnFailure();
-    await applyAndWait(orchestration("retained", 1), worker("retained", "retained", { minReplicas: 0, maxReplicas: 5, lagPerReplica: 100, ...fast }));
-    await eventually("the step topic", async () => ((await admin.describeTopics([topicOf("retained")])).length === 1 ? true : undefined));
+    await applyAndWait(
+      orchestration("retained", 1),
+      worker("retained", "retained", { minReplicas: 0, maxReplicas: 5, lagPerReplica: 100, ...fast }),
+    );
+    await eventually("the step topic", async () =>
+      (await admin.describeTopics([topicOf("retained")])).length === 1 ? true : undefined,
+    );
     await produce(topicOf("retained"), 30);
-    await admin.setCommittedOffsets(`eventloom.${ns}.retained`, topicOf("retained"), [{ partition: 0, offset: 5n }]);
+    await admin.setCommittedOffsets(`eventloom.${ns}.retained`, topicOf("retained"), [
+      { partition: 0, offset: 5n },
+    ]);
     await admin.deleteRecordsBefore(topicOf("retained"), [{ partition: 0, offset: 20n }]);
     const s = await eventually("lag from log start", async () => {
       const got = await status("retained");

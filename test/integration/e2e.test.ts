@@ -22,7 +22,13 @@ interface RunView {
   runId: string;
   state: string;
   traceId?: string;
-  steps: Array<{ name: string; status: string; completedAt?: string; compensatedAt?: string; error?: unknown }>;
+  steps: Array<{
+    name: string;
+    status: string;
+    completedAt?: string;
+    compensatedAt?: string;
+    error?: unknown;
+  }>;
 }
 
 describe("Eventloom end to end", () => {
@@ -40,13 +46,33 @@ describe("Eventloom end to end", () => {
   beforeAll(async () => {
     const s = stack();
     expect((await kubectl(["apply", "-f", "crds/"])).code).toBe(0);
-    await kubectl(["wait", "--for=condition=Established", "crd/orchestrations.eventloom.io", "crd/workers.eventloom.io", "--timeout=30s"]);
+    await kubectl([
+      "wait",
+      "--for=condition=Established",
+      "crd/orchestrations.eventloom.io",
+      "crd/workers.eventloom.io",
+      "--timeout=30s",
+    ]);
     await kubectl(["create", "namespace", ns]);
-    operator = startOperator({ EVENTLOOM_RESYNC: "5s", EVENTLOOM_LEASE_NAME: uniqueName("lease"), EVENTLOOM_WATCH_NAMESPACE: ns });
+    operator = startOperator({
+      EVENTLOOM_RESYNC: "5s",
+      EVENTLOOM_LEASE_NAME: uniqueName("lease"),
+      EVENTLOOM_WATCH_NAMESPACE: ns,
+    });
     const enginePort = await freePort();
     const gatewayPort = await freePort();
-    const common = { KUBECONFIG: s.kubeconfig, KAFKA_BROKERS: s.kafkaBrokers, EVENTLOOM_NAMESPACE: ns, LOG_LEVEL: "warn", OTEL_TRACES_EXPORTER: "none" };
-    engine = startService("engine", "services/engine/main.ts", { ...common, ENGINE_PORT: String(enginePort), ENGINE_HOST: "127.0.0.1" });
+    const common = {
+      KUBECONFIG: s.kubeconfig,
+      KAFKA_BROKERS: s.kafkaBrokers,
+      EVENTLOOM_NAMESPACE: ns,
+      LOG_LEVEL: "warn",
+      OTEL_TRACES_EXPORTER: "none",
+    };
+    engine = startService("engine", "services/engine/main.ts", {
+      ...common,
+      ENGINE_PORT: String(enginePort),
+      ENGINE_HOST: "127.0.0.1",
+    });
     gateway = startService("gateway", "services/gateway/main.ts", {
       ...common,
       PORT: String(gatewayPort),
@@ -58,17 +84,30 @@ describe("Eventloom end to end", () => {
     standIn = new KubeletStandIn(kc, {
       namespace: ns,
       workDir,
-      extraEnv: { EXAMPLE_LEDGER_DIR: `${workDir}/ledger`, PAYMENT_LIMIT: "1000", LOG_LEVEL: "warn", OTEL_TRACES_EXPORTER: "none" },
+      extraEnv: {
+        EXAMPLE_LEDGER_DIR: `${workDir}/ledger`,
+        PAYMENT_LIMIT: "1000",
+        LOG_LEVEL: "warn",
+        OTEL_TRACES_EXPORTER: "none",
+      },
       onLog: (d, i, line) => workerLogs.push(`${d}#${i}: ${line}`),
     });
     await standIn.start();
-    await eventually("the gateway and engine to be ready", async () => {
-      const [g, e] = await Promise.all([
-        fetch(`${gatewayUrl}/readyz`).then((r) => r.status).catch(() => 0),
-        fetch(`http://127.0.0.1:${enginePort}/readyz`).then((r) => r.status).catch(() => 0),
-      ]);
-      return g === 200 && e === 200 ? true : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 250 });
+    await eventually(
+      "the gateway and engine to be ready",
+      async () => {
+        const [g, e] = await Promise.all([
+          fetch(`${gatewayUrl}/readyz`)
+            .then((r) => r.status)
+            .catch(() => 0),
+          fetch(`http://127.0.0.1:${enginePort}/readyz`)
+            .then((r) => r.status)
+            .catch(() => 0),
+        ]);
+        return g === 200 && e === 200 ? true : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -92,7 +131,13 @@ describe("Eventloom end to end", () => {
   }
 
   const ready = async (name: string) => {
-    const o = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "orchestrations", namespace: ns, name })) as Orchestration;
+    const o = (await custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: "orchestrations",
+      namespace: ns,
+      name,
+    })) as Orchestration;
     return o.status?.conditions?.find((c) => c.type === "Ready");
   };
   const apply = async (file: string) => {
@@ -108,12 +153,17 @@ describe("Eventloom end to end", () => {
     expect(res.status, await res.clone().text()).toBe(202);
     return ((await res.json()) as { runId: string }).runId;
   };
-  const run = async (id: string) => (await (await fetch(`${gatewayUrl}/namespaces/${ns}/runs/${id}`)).json()) as RunView;
+  const run = async (id: string) =>
+    (await (await fetch(`${gatewayUrl}/namespaces/${ns}/runs/${id}`)).json()) as RunView;
   const runIn = (id: string, states: string[]) =>
-    eventually(`run ${id} to reach ${states.join(" or ")}`, async () => {
-      const r = await run(id);
-      return states.includes(r.state) ? r : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 250 });
+    eventually(
+      `run ${id} to reach ${states.join(" or ")}`,
+      async () => {
+        const r = await run(id);
+        return states.includes(r.state) ? r : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
 
   it("self-heals seed 003's tenant creation when the missing Worker is applied", async () => {
     dumpOnFailure();
@@ -125,12 +175,18 @@ describe("Eventloom end to end", () => {
     });
     expect(missing.message).toContain("create-client");
     await apply("examples/tenant-creation/worker-create-client.yaml");
-    await eventually("Ready", async () => ((await ready("tenant-creation"))?.status === "True" ? true : undefined));
+    await eventually("Ready", async () =>
+      (await ready("tenant-creation"))?.status === "True" ? true : undefined,
+    );
   });
 
   it("runs tenant creation step by step through Workers the stand-in runs from their Deployments, then undoes it", async () => {
     dumpOnFailure();
-    const runId = await startRun("tenant-creation", { tenantId: "acme", realmName: "acme-realm" }, uniqueName("tenant"));
+    const runId = await startRun(
+      "tenant-creation",
+      { tenantId: "acme", realmName: "acme-realm" },
+      uniqueName("tenant"),
+    );
     const done = await runIn(runId, ["Succeeded", "Failed", "CompensationFailed"]);
     expect(done.state).toBe("Succeeded");
     expect(done.traceId).toMatch(/^[0-9a-f]{32}$/);
@@ -145,22 +201,34 @@ describe("Eventloom end to end", () => {
     const undone = await runIn(runId, ["Undone", "CompensationFailed"]);
     expect(undone.state).toBe("Undone");
     // Reverse order: the client is deleted before the realm.
-    expect(Date.parse(undone.steps[1]?.compensatedAt ?? "")).toBeLessThanOrEqual(Date.parse(undone.steps[0]?.compensatedAt ?? ""));
+    expect(Date.parse(undone.steps[1]?.compensatedAt ?? "")).toBeLessThanOrEqual(
+      Date.parse(undone.steps[0]?.compensatedAt ?? ""),
+    );
   });
 
   it("compensates seed 002's order saga in reverse when the payment is declined", async () => {
     dumpOnFailure();
     await apply("examples/order-saga/orchestration.yaml");
     await apply("examples/order-saga/workers.yaml");
-    await eventually("order-saga Ready", async () => ((await ready("order-saga"))?.status === "True" ? true : undefined), { timeoutMs: 30_000 });
-    const runId = await startRun("order-saga", { orderId: "ORD-9", productId: "P-1", quantity: 2, amount: 5000 }, uniqueName("order"));
+    await eventually(
+      "order-saga Ready",
+      async () => ((await ready("order-saga"))?.status === "True" ? true : undefined),
+      { timeoutMs: 30_000 },
+    );
+    const runId = await startRun(
+      "order-saga",
+      { orderId: "ORD-9", productId: "P-1", quantity: 2, amount: 5000 },
+      uniqueName("order"),
+    );
     const failed = await runIn(runId, ["Failed", "CompensationFailed", "Succeeded"]);
     expect(failed.state).toBe("Failed");
     const byName = Object.fromEntries(failed.steps.map((s) => [s.name, s]));
     expect(byName["process-payment"]?.error).toBeDefined();
     expect(byName["reserve-inventory"]?.compensatedAt).toBeDefined();
     expect(byName["create-order"]?.compensatedAt).toBeDefined();
-    expect(Date.parse(byName["reserve-inventory"]?.compensatedAt ?? "")).toBeLessThanOrEqual(Date.parse(byName["create-order"]?.compensatedAt ?? ""));
+    expect(Date.parse(byName["reserve-inventory"]?.compensatedAt ?? "")).toBeLessThanOrEqual(
+      Date.parse(byName["create-order"]?.compensatedAt ?? ""),
+    );
   });
 
   it("refuses a run whose input breaks the inputSchema with a problem document, and writes nothing", async () => {
@@ -171,7 +239,9 @@ describe("Eventloom end to end", () => {
     });
     expect(res.status).toBe(422);
     expect(res.headers.get("content-type")).toContain("application/problem+json");
-    const list = (await (await fetch(`${gatewayUrl}/namespaces/${ns}/runs?orchestration=order-saga`)).json()) as { items?: unknown[] } | unknown[];
+    const list = (await (
+      await fetch(`${gatewayUrl}/namespaces/${ns}/runs?orchestration=order-saga`)
+    ).json()) as { items?: unknown[] } | unknown[];
     const items = Array.isArray(list) ? list : (list.items ?? []);
     expect(items).toHaveLength(1);
   });

@@ -18,12 +18,23 @@ function orchestration(name: string): Orchestration {
     apiVersion: "eventloom.io/v1alpha1",
     kind: "Orchestration",
     metadata: { name },
-    spec: { steps: [{ name: "only", type: "com.example.only" }], topics: { partitions: 1 }, deletionPolicy: "Delete", signing: { policy: "none" } },
+    spec: {
+      steps: [{ name: "only", type: "com.example.only" }],
+      topics: { partitions: 1 },
+      deletionPolicy: "Delete",
+      signing: { policy: "none" },
+    },
   };
 }
 
 async function condition(namespace: string, name: string, type: string) {
-  const o = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "orchestrations", namespace, name })) as Orchestration;
+  const o = (await custom.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: "orchestrations",
+    namespace,
+    name,
+  })) as Orchestration;
   return o.status?.conditions?.find((c) => c.type === type);
 }
 
@@ -36,14 +47,24 @@ describe("the operator under faults", () => {
   const ns = uniqueName("opfault");
   const running: RunningOperator[] = [];
   const start = (lease: string) => {
-    const op = startOperator({ EVENTLOOM_RESYNC: "2s", EVENTLOOM_LEASE_NAME: lease, EVENTLOOM_LEASE_NAMESPACE: ns, EVENTLOOM_WATCH_NAMESPACE: ns });
+    const op = startOperator({
+      EVENTLOOM_RESYNC: "2s",
+      EVENTLOOM_LEASE_NAME: lease,
+      EVENTLOOM_LEASE_NAMESPACE: ns,
+      EVENTLOOM_WATCH_NAMESPACE: ns,
+    });
     running.push(op);
     return op;
   };
 
   beforeAll(async () => {
     expect((await kubectl(["apply", "-f", "crds/"])).code).toBe(0);
-    await kubectl(["wait", "--for=condition=Established", "crd/orchestrations.eventloom.io", "--timeout=30s"]);
+    await kubectl([
+      "wait",
+      "--for=condition=Established",
+      "crd/orchestrations.eventloom.io",
+      "--timeout=30s",
+    ]);
     await kubectl(["create", "namespace", ns]);
   });
 
@@ -53,14 +74,17 @@ describe("the operator under faults", () => {
 
   function dumpOnFailure(): void {
     onTestFailed(() => {
-      for (const [i, op] of running.entries()) console.error(`--- operator ${i} log ---\n${op.logs().slice(-5000)}`);
+      for (const [i, op] of running.entries())
+        console.error(`--- operator ${i} log ---\n${op.logs().slice(-5000)}`);
     });
   }
 
   it("reports KafkaUnavailable without crashing while Kafka does not answer, and recovers when it returns", async () => {
     dumpOnFailure();
     const op = start(uniqueName("lease"));
-    await eventually("leadership", async () => ((await op.isLeader()) ? true : undefined), { timeoutMs: 30_000 });
+    await eventually("leadership", async () => ((await op.isLeader()) ? true : undefined), {
+      timeoutMs: 30_000,
+    });
     await withKafkaFrozen(async () => {
       await apply(ns, orchestration("outage"));
       const c = await eventually(
@@ -108,7 +132,8 @@ describe("the operator under faults", () => {
     await apply(ns, orchestration("after-failover"));
     await eventually(
       "the standby to reconcile",
-      async () => ((await condition(ns, "after-failover", "TopicsReady"))?.status === "True" ? true : undefined),
+      async () =>
+        (await condition(ns, "after-failover", "TopicsReady"))?.status === "True" ? true : undefined,
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     console.log(`failover: standby reconciled ${Date.now() - killedAt} ms after the leader was SIGKILLed`);

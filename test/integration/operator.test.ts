@@ -26,7 +26,13 @@ async function apply(namespace: string, ...objects: object[]): Promise<void> {
 
 async function getOrch(namespace: string, name: string): Promise<Orchestration | undefined> {
   try {
-    return (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "orchestrations", namespace, name })) as Orchestration;
+    return (await custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: "orchestrations",
+      namespace,
+      name,
+    })) as Orchestration;
   } catch (err) {
     if ((err as { code?: number }).code === 404) return undefined;
     throw err;
@@ -34,10 +40,21 @@ async function getOrch(namespace: string, name: string): Promise<Orchestration |
 }
 
 async function getWorker(namespace: string, name: string): Promise<Worker> {
-  return (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "workers", namespace, name })) as Worker;
+  return (await custom.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: "workers",
+    namespace,
+    name,
+  })) as Worker;
 }
 
-function condition(obj: { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> } } | undefined, type: string) {
+function condition(
+  obj:
+    | { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> } }
+    | undefined,
+  type: string,
+) {
   return obj?.status?.conditions?.find((c) => c.type === type);
 }
 
@@ -48,7 +65,11 @@ function orchestration(name: string, spec: Partial<Orchestration["spec"]> = {}):
     metadata: { name },
     spec: {
       steps: [
-        { name: "create-realm", type: "com.example.tenant.createRealm", compensation: "com.example.tenant.deleteRealm" },
+        {
+          name: "create-realm",
+          type: "com.example.tenant.createRealm",
+          compensation: "com.example.tenant.deleteRealm",
+        },
         { name: "create-client", type: "com.example.tenant.createClient", dependsOn: ["create-realm"] },
       ],
       topics: { partitions: 3, retention: "24h" },
@@ -75,9 +96,20 @@ describe("the operator", () => {
   beforeAll(async () => {
     const crds = await kubectl(["apply", "-f", "crds/"]);
     expect(crds.code, crds.stderr).toBe(0);
-    await kubectl(["wait", "--for=condition=Established", "crd/orchestrations.eventloom.io", "crd/workers.eventloom.io", "--timeout=30s"]);
+    await kubectl([
+      "wait",
+      "--for=condition=Established",
+      "crd/orchestrations.eventloom.io",
+      "crd/workers.eventloom.io",
+      "--timeout=30s",
+    ]);
     await kubectl(["create", "namespace", ns]);
-    operator = startOperator({ EVENTLOOM_RESYNC: "2s", EVENTLOOM_LEASE_NAME: uniqueName("lease"), EVENTLOOM_FINALIZER_TIMEOUT: "20s", EVENTLOOM_WATCH_NAMESPACE: ns });
+    operator = startOperator({
+      EVENTLOOM_RESYNC: "2s",
+      EVENTLOOM_LEASE_NAME: uniqueName("lease"),
+      EVENTLOOM_FINALIZER_TIMEOUT: "20s",
+      EVENTLOOM_WATCH_NAMESPACE: ns,
+    });
     admin = kafka("operator-test").admin();
     await admin.connect();
   });
@@ -91,16 +123,25 @@ describe("the operator", () => {
     onTestFailed(async () => {
       const events = await kubectl(["get", "events", "-n", ns, "--sort-by=.lastTimestamp"]);
       const objects = await kubectl(["get", "orchestrations,workers,deployments", "-n", ns, "-o", "yaml"]);
-      console.error(`--- operator log ---\n${operator.logs().slice(-6000)}\n--- events ---\n${events.stdout}\n--- objects ---\n${objects.stdout.slice(-6000)}`);
+      console.error(
+        `--- operator log ---\n${operator.logs().slice(-6000)}\n--- events ---\n${events.stdout}\n--- objects ---\n${objects.stdout.slice(-6000)}`,
+      );
     });
   }
 
   it("creates the topics with the right partitions and configs, and reports the missing worker", async () => {
     dumpOnFailure();
-    await apply(ns, orchestration("tenant"), worker("realm", "tenant", ["create-realm"], { scaling: { minReplicas: 0 } }));
+    await apply(
+      ns,
+      orchestration("tenant"),
+      worker("realm", "tenant", ["create-realm"], { scaling: { minReplicas: 0 } }),
+    );
     const orch = await eventually("Orchestration status", async () => {
       const o = await getOrch(ns, "tenant");
-      return condition(o, "WorkersBound")?.status === "False" && condition(o, "TopicsReady")?.status === "True" ? o : undefined;
+      return condition(o, "WorkersBound")?.status === "False" &&
+        condition(o, "TopicsReady")?.status === "True"
+        ? o
+        : undefined;
     });
     expect(condition(orch, "TopicsReady")).toMatchObject({ status: "True", reason: "TopicsReady" });
     expect(condition(orch, "Ready")).toMatchObject({ status: "False", reason: "MissingWorkers" });
@@ -110,12 +151,23 @@ describe("the operator", () => {
     expect(orch?.status?.observedGeneration).toBe(orch?.metadata.generation);
 
     const base = `eventloom.${ns}.tenant`;
-    const expected = [`${base}.create-realm`, `${base}.create-client`, `${base}-results`, `${base}-retry-1000`, `${base}-retry-2000`, `${base}-retry-4000`, `${base}-dlt`];
+    const expected = [
+      `${base}.create-realm`,
+      `${base}.create-client`,
+      `${base}-results`,
+      `${base}-retry-1000`,
+      `${base}-retry-2000`,
+      `${base}-retry-4000`,
+      `${base}-dlt`,
+    ];
     expect(orch?.status?.topics).toEqual(expected);
     const described = await admin.describeTopics(expected);
     expect(described.map((t) => t.partitions)).toEqual(expected.map(() => 3));
     const configs = await admin.configsOf(expected, ["retention.ms", "cleanup.policy"]);
-    expect(configs.get(`${base}.create-realm`)).toEqual({ "retention.ms": String(24 * 3600 * 1000), "cleanup.policy": "delete" });
+    expect(configs.get(`${base}.create-realm`)).toEqual({
+      "retention.ms": String(24 * 3600 * 1000),
+      "cleanup.policy": "delete",
+    });
     expect(Number(configs.get(`${base}-dlt`)?.["retention.ms"])).toBeGreaterThan(24 * 3600 * 1000);
 
     const printed = await kubectl(["get", "orch", "-n", ns, "tenant"]);
@@ -125,7 +177,10 @@ describe("the operator", () => {
   it("turns Ready when the missing Worker is applied (self-heal by watch)", async () => {
     dumpOnFailure();
     const applied = Date.now();
-    await apply(ns, worker("client", "tenant", ["create-client"], { scaling: { enabled: false }, replicas: 2 }));
+    await apply(
+      ns,
+      worker("client", "tenant", ["create-client"], { scaling: { enabled: false }, replicas: 2 }),
+    );
     const orch = await eventually(
       "the Orchestration to turn Ready",
       async () => {
@@ -143,7 +198,16 @@ describe("the operator", () => {
     // Events are recorded in the background: poll for them.
     const wanted = ["TopicsCreated", "SigningKeyCreated", "MissingWorkers", "Ready"];
     const reasons = await eventually("the Events", async () => {
-      const events = await kubectl(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=tenant", "-o", "jsonpath={.items[*].reason}"]);
+      const events = await kubectl([
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        "involvedObject.name=tenant",
+        "-o",
+        "jsonpath={.items[*].reason}",
+      ]);
       const got = events.stdout.split(" ");
       return wanted.every((w) => got.includes(w)) ? got : undefined;
     });
@@ -152,16 +216,32 @@ describe("the operator", () => {
 
   it("builds each Worker's Deployment: owned, restricted, wired to its topics and key, replicas per scaling mode", async () => {
     dumpOnFailure();
-    const realm = await eventually("the realm Deployment", async () => apps.readNamespacedDeployment({ namespace: ns, name: "realm-worker" }));
+    const realm = await eventually("the realm Deployment", async () =>
+      apps.readNamespacedDeployment({ namespace: ns, name: "realm-worker" }),
+    );
     const w = await getWorker(ns, "realm");
     expect(realm.metadata?.ownerReferences).toEqual([
-      { apiVersion: "eventloom.io/v1alpha1", kind: "Worker", name: "realm", uid: w.metadata.uid, controller: true, blockOwnerDeletion: true },
+      {
+        apiVersion: "eventloom.io/v1alpha1",
+        kind: "Worker",
+        name: "realm",
+        uid: w.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      },
     ]);
     expect(realm.spec?.replicas).toBe(0); // scaling enabled with minReplicas 0: starts at zero
     const pod = realm.spec?.template.spec;
     const container = pod?.containers[0];
-    expect(pod?.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
-    expect(container?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(pod?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(container?.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    });
     expect(container?.resources?.requests).toBeDefined();
     const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
     expect(env).toMatchObject({
@@ -174,7 +254,9 @@ describe("the operator", () => {
     expect(pod?.volumes?.map((v) => v.secret?.secretName ?? v.configMap?.name)).toEqual(
       expect.arrayContaining(["realm-worker-signing-key", "tenant-orchestration-trust"]),
     );
-    const client = await eventually("the client Deployment", async () => apps.readNamespacedDeployment({ namespace: ns, name: "client-worker" }));
+    const client = await eventually("the client Deployment", async () =>
+      apps.readNamespacedDeployment({ namespace: ns, name: "client-worker" }),
+    );
     expect(client.spec?.replicas).toBe(2); // scaling disabled: spec.replicas rules
 
     // Trust lists the engine key and both worker keys, each worker for its own step only.
@@ -183,8 +265,15 @@ describe("the operator", () => {
       const doc = JSON.parse(cm.data?.["trust.json"] ?? "{}") as { keys: Array<Record<string, string[]>> };
       return doc.keys.length === 3 ? doc : undefined;
     });
-    const workerSources = trust.keys.map((k) => k["eventloom.io/sources"]).flat().sort();
-    expect(workerSources).toEqual([`/eventloom/${ns}/tenant`, `/eventloom/${ns}/tenant/create-client`, `/eventloom/${ns}/tenant/create-realm`]);
+    const workerSources = trust.keys
+      .map((k) => k["eventloom.io/sources"])
+      .flat()
+      .sort();
+    expect(workerSources).toEqual([
+      `/eventloom/${ns}/tenant`,
+      `/eventloom/${ns}/tenant/create-client`,
+      `/eventloom/${ns}/tenant/create-realm`,
+    ]);
 
     const ws = await eventually("worker status", async () => {
       const got = await getWorker(ns, "realm");
@@ -199,7 +288,9 @@ describe("the operator", () => {
     await kubectl(["set", "image", "-n", ns, "deployment/client-worker", "worker=evil:latest"]);
     await eventually("the image to be reverted", async () => {
       const d = await apps.readNamespacedDeployment({ namespace: ns, name: "client-worker" });
-      return d.spec?.template.spec?.containers[0]?.image === "eventloom/example-workers:dev" ? true : undefined;
+      return d.spec?.template.spec?.containers[0]?.image === "eventloom/example-workers:dev"
+        ? true
+        : undefined;
     });
     const scaled = await kubectl(["scale", "worker", "client", "-n", ns, "--replicas=4"]);
     expect(scaled.code, scaled.stderr).toBe(0);
@@ -215,7 +306,9 @@ describe("the operator", () => {
     await apply(ns, orchestration("tenant", { topics: { partitions: 4, retention: "48h" } }));
     await eventually("4 partitions and 48h retention", async () => {
       const [t] = await admin.describeTopics([`${base}.create-realm`]);
-      const c = (await admin.configsOf([`${base}.create-realm`], ["retention.ms"])).get(`${base}.create-realm`);
+      const c = (await admin.configsOf([`${base}.create-realm`], ["retention.ms"])).get(
+        `${base}.create-realm`,
+      );
       return t?.partitions === 4 && c?.["retention.ms"] === String(48 * 3600 * 1000) ? true : undefined;
     });
 
@@ -231,7 +324,8 @@ describe("the operator", () => {
     await admin.deleteTopics([`${base}.create-client`]);
     await eventually(
       "the deleted topic to be recreated on resync",
-      async () => ((await admin.describeTopics([`${base}.create-client`]))[0]?.partitions === 4 ? true : undefined),
+      async () =>
+        (await admin.describeTopics([`${base}.create-client`]))[0]?.partitions === 4 ? true : undefined,
       { timeoutMs: 30_000, intervalMs: 250 },
     );
   });
@@ -256,28 +350,51 @@ describe("the operator", () => {
   it.each([
     ["Delete", false],
     ["Retain", true],
-  ] as const)("with deletionPolicy %s deletes the Orchestration and leaves its topics: %s", async (policy, kept) => {
-    dumpOnFailure();
-    const name = `del-${policy.toLowerCase()}`;
-    await apply(ns, orchestration(name, { deletionPolicy: policy }));
-    const topic = `eventloom.${ns}.${name}.create-realm`;
-    await eventually("the topics", async () => ((await admin.describeTopics([topic])).length === 1 ? true : undefined));
-    await eventually("the finalizer", async () => ((await getOrch(ns, name))?.metadata.finalizers?.includes("eventloom.io/topics") ? true : undefined));
-    const del = await kubectl(["delete", "orch", name, "-n", ns, "--wait=false"]);
-    expect(del.code, del.stderr).toBe(0);
-    await eventually("the Orchestration to be gone", async () => ((await getOrch(ns, name)) === undefined ? true : undefined));
-    expect((await admin.describeTopics([topic])).length).toBe(kept ? 1 : 0);
-    const events = await kubectl(["get", "events", "-n", ns, "--field-selector", `involvedObject.name=${name}`, "-o", "jsonpath={.items[*].reason}"]);
-    expect(events.stdout).toContain(kept ? "TopicsRetained" : "TopicsDeleted");
-    if (kept) await admin.deleteTopics((await admin.listTopics()).filter((t) => t.startsWith(`eventloom.${ns}.${name}`)));
-  });
+  ] as const)(
+    "with deletionPolicy %s deletes the Orchestration and leaves its topics: %s",
+    async (policy, kept) => {
+      dumpOnFailure();
+      const name = `del-${policy.toLowerCase()}`;
+      await apply(ns, orchestration(name, { deletionPolicy: policy }));
+      const topic = `eventloom.${ns}.${name}.create-realm`;
+      await eventually("the topics", async () =>
+        (await admin.describeTopics([topic])).length === 1 ? true : undefined,
+      );
+      await eventually("the finalizer", async () =>
+        (await getOrch(ns, name))?.metadata.finalizers?.includes("eventloom.io/topics") ? true : undefined,
+      );
+      const del = await kubectl(["delete", "orch", name, "-n", ns, "--wait=false"]);
+      expect(del.code, del.stderr).toBe(0);
+      await eventually("the Orchestration to be gone", async () =>
+        (await getOrch(ns, name)) === undefined ? true : undefined,
+      );
+      expect((await admin.describeTopics([topic])).length).toBe(kept ? 1 : 0);
+      const events = await kubectl([
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        `involvedObject.name=${name}`,
+        "-o",
+        "jsonpath={.items[*].reason}",
+      ]);
+      expect(events.stdout).toContain(kept ? "TopicsRetained" : "TopicsDeleted");
+      if (kept)
+        await admin.deleteTopics(
+          (await admin.listTopics()).filter((t) => t.startsWith(`eventloom.${ns}.${name}`)),
+        );
+    },
+  );
 
   it("serves health, readiness and metrics", async () => {
     const port = await operator.healthPort();
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     const metrics = await operator.metrics();
-    expect(metrics).toMatch(/eventloom_operator_reconciles_total\{kind="Orchestration",outcome="success"\} \d+/);
+    expect(metrics).toMatch(
+      /eventloom_operator_reconciles_total\{kind="Orchestration",outcome="success"\} \d+/,
+    );
     expect(metrics).toContain("eventloom_operator_reconcile_duration_seconds_bucket");
     expect(metrics).toContain("eventloom_operator_queue_depth");
     expect(metrics).toMatch(/^eventloom_operator_leader 1$/m);

@@ -13,7 +13,9 @@ describe("the local stack", () => {
   it("serves a Kubernetes API of version 1.34 or newer that kubectl can read", async () => {
     const res = await kubectl(["version", "-o", "json"]);
     expect(res.stderr).toBe("");
-    const version = JSON.parse(res.stdout) as { serverVersion: { major: string; minor: string; gitVersion: string } };
+    const version = JSON.parse(res.stdout) as {
+      serverVersion: { major: string; minor: string; gitVersion: string };
+    };
     expect(Number(version.serverVersion.major)).toBe(1);
     expect(Number.parseInt(version.serverVersion.minor, 10)).toBeGreaterThanOrEqual(34);
     const ready = await kubectl(["get", "--raw", "/readyz"]);
@@ -34,7 +36,12 @@ describe("the local stack", () => {
         spec: {
           group,
           scope: "Namespaced",
-          names: { plural, singular: plural.slice(0, -1), kind: "Widget" + plural.slice(7), listKind: "WidgetList" + plural.slice(7) },
+          names: {
+            plural,
+            singular: plural.slice(0, -1),
+            kind: "Widget" + plural.slice(7),
+            listKind: "WidgetList" + plural.slice(7),
+          },
           versions: [
             {
               name: "v1",
@@ -54,7 +61,9 @@ describe("the local stack", () => {
     try {
       await eventually("the CRD to be Established", async () => {
         const crd = await ext.readCustomResourceDefinition({ name: crdName });
-        return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True") ? true : undefined;
+        return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")
+          ? true
+          : undefined;
       });
       const custom = kc.makeApiClient(k8s.CustomObjectsApi);
       // Discovery of a new group can lag Established by a moment: poll the create.
@@ -64,7 +73,12 @@ describe("the local stack", () => {
           version: "v1",
           namespace: "default",
           plural,
-          body: { apiVersion: `${group}/v1`, kind: "Widget" + plural.slice(7), metadata: { name: "w1" }, spec: { size: 7 } },
+          body: {
+            apiVersion: `${group}/v1`,
+            kind: "Widget" + plural.slice(7),
+            metadata: { name: "w1" },
+            spec: { size: 7 },
+          },
         }),
       );
       const got = await eventually("kubectl to read the custom resource", async () => {
@@ -94,7 +108,9 @@ describe("the local stack", () => {
     });
 
     it("creates a topic and carries a record from producer to consumer with its headers", async () => {
-      await admin.createTopics([{ name: topic, partitions: 2, replicationFactor: 1, configs: { "retention.ms": "3600000" } }]);
+      await admin.createTopics([
+        { name: topic, partitions: 2, replicationFactor: 1, configs: { "retention.ms": "3600000" } },
+      ]);
       const [described] = await admin.describeTopics([topic]);
       expect(described).toEqual({ name: topic, partitions: 2, replicationFactor: 1 });
       expect(await admin.topicConfigs(topic, ["retention.ms"])).toEqual({ "retention.ms": "3600000" });

@@ -75,7 +75,11 @@ export class KubeletStandIn {
 
   /** Local processes running for a Deployment. */
   running(namespace: string, name: string): number {
-    return this.managed.get(`${namespace}/${name}`)?.replicas.filter((r) => r.proc.exitCode === null && !r.stopping).length ?? 0;
+    return (
+      this.managed
+        .get(`${namespace}/${name}`)
+        ?.replicas.filter((r) => r.proc.exitCode === null && !r.stopping).length ?? 0
+    );
   }
 
   async start(): Promise<void> {
@@ -93,7 +97,9 @@ export class KubeletStandIn {
     );
     const enqueue = (d: k8s.V1Deployment, gone = false) => {
       // One change at a time, in order: simple and enough for tests and demos.
-      this.chain = this.chain.then(() => this.sync(d, gone)).catch((err: unknown) => this.opts.onLog?.(key(d), -1, `stand-in error: ${String(err)}`));
+      this.chain = this.chain
+        .then(() => this.sync(d, gone))
+        .catch((err: unknown) => this.opts.onLog?.(key(d), -1, `stand-in error: ${String(err)}`));
     };
     this.informer.on("add", (d) => enqueue(d));
     this.informer.on("update", (d) => enqueue(d));
@@ -153,13 +159,21 @@ export class KubeletStandIn {
     if (!container) throw new Error(`Deployment ${m.key} has no container`);
     const image = (container.image ?? "").replace(/:[^/:]+$/, "");
     const program = IMAGES[image];
-    if (!program) throw new Error(`Deployment ${m.key}: no local program for image ${container.image}; add it to IMAGES in test/kubelet/standin.ts`);
+    if (!program)
+      throw new Error(
+        `Deployment ${m.key}: no local program for image ${container.image}; add it to IMAGES in test/kubelet/standin.ts`,
+      );
     const mounts = await this.materializeVolumes(d, m.key);
-    const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...this.opts.extraEnv };
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      ...this.opts.extraEnv,
+    };
     for (const e of container.env ?? []) {
       if (e.value === undefined) continue;
       let value = e.value;
-      for (const [mountPath, local] of mounts) if (value.startsWith(mountPath)) value = local + value.slice(mountPath.length);
+      for (const [mountPath, local] of mounts)
+        if (value.startsWith(mountPath)) value = local + value.slice(mountPath.length);
       env[e.name] = value;
     }
     const { command, args } = program(container.args ?? []);
@@ -193,10 +207,12 @@ export class KubeletStandIn {
       mkdirSync(dir, { recursive: true });
       if (volume.secret?.secretName) {
         const s = await this.core.readNamespacedSecret({ namespace: ns, name: volume.secret.secretName });
-        for (const [f, v] of Object.entries(s.data ?? {})) writeIfChanged(`${dir}/${f}`, Buffer.from(v, "base64"), 0o600);
+        for (const [f, v] of Object.entries(s.data ?? {}))
+          writeIfChanged(`${dir}/${f}`, Buffer.from(v, "base64"), 0o600);
       } else if (volume.configMap?.name) {
         const c = await this.core.readNamespacedConfigMap({ namespace: ns, name: volume.configMap.name });
-        for (const [f, v] of Object.entries(c.data ?? {})) writeIfChanged(`${dir}/${f}`, Buffer.from(v), 0o644);
+        for (const [f, v] of Object.entries(c.data ?? {}))
+          writeIfChanged(`${dir}/${f}`, Buffer.from(v), 0o644);
       }
       out.set(vm.mountPath, dir);
     }
@@ -211,7 +227,15 @@ export class KubeletStandIn {
         {
           namespace: d.metadata?.namespace ?? "",
           name: d.metadata?.name ?? "",
-          body: { status: { observedGeneration: d.metadata?.generation, replicas: n, readyReplicas: n, availableReplicas: n, updatedReplicas: n } },
+          body: {
+            status: {
+              observedGeneration: d.metadata?.generation,
+              replicas: n,
+              readyReplicas: n,
+              availableReplicas: n,
+              updatedReplicas: n,
+            },
+          },
         },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
       );

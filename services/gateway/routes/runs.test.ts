@@ -27,7 +27,11 @@ interface Seen {
   body: string;
 }
 
-async function withEngine(status: number, body: object, contentType = "application/json"): Promise<{ url: string; seen: Seen[] }> {
+async function withEngine(
+  status: number,
+  body: object,
+  contentType = "application/json",
+): Promise<{ url: string; seen: Seen[] }> {
   const seen: Seen[] = [];
   engine = createServer((req, res) => {
     let data = "";
@@ -43,14 +47,21 @@ async function withEngine(status: number, body: object, contentType = "applicati
 }
 
 async function gateway(engineUrl: string): Promise<FastifyInstance> {
-  app = await build({ kafka: new FakeKafka(), orchestrations: new FakeDirectory(), tokens: tokenTable(), engineUrl });
+  app = await build({
+    kafka: new FakeKafka(),
+    orchestrations: new FakeDirectory(),
+    tokens: tokenTable(),
+    engineUrl,
+  });
   return app;
 }
 
 describe("the run API on the gateway", () => {
   it("forwards a start with its body and Idempotency-Key and returns the engine's answer", async () => {
     const { url, seen } = await withEngine(202, { id: "run-1", state: "Pending" });
-    const res = await (await gateway(url)).inject({
+    const res = await (
+      await gateway(url)
+    ).inject({
       method: "POST",
       url: "/namespaces/shop/orchestrations/orders/runs",
       headers: { ...auth, "content-type": "application/json", "idempotency-key": "k1" },
@@ -59,15 +70,26 @@ describe("the run API on the gateway", () => {
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ id: "run-1", state: "Pending" });
     expect(seen).toHaveLength(1);
-    expect(seen[0]).toMatchObject({ method: "POST", url: "/namespaces/shop/orchestrations/orders/runs", body: JSON.stringify({ input: { orderId: "A-1" } }) });
+    expect(seen[0]).toMatchObject({
+      method: "POST",
+      url: "/namespaces/shop/orchestrations/orders/runs",
+      body: JSON.stringify({ input: { orderId: "A-1" } }),
+    });
     expect(seen[0]?.headers["idempotency-key"]).toBe("k1");
     expect(seen[0]?.headers.authorization).toBeUndefined();
   });
 
   it("passes the engine's problem documents through unchanged", async () => {
-    const problem = { type: "urn:eventloom:problem:run-not-found", title: "Run not found", status: 404, detail: "no run x" };
+    const problem = {
+      type: "urn:eventloom:problem:run-not-found",
+      title: "Run not found",
+      status: 404,
+      detail: "no run x",
+    };
     const { url } = await withEngine(404, problem, "application/problem+json");
-    const res = await (await gateway(url)).inject({ method: "GET", url: "/namespaces/shop/runs/x", headers: auth });
+    const res = await (
+      await gateway(url)
+    ).inject({ method: "GET", url: "/namespaces/shop/runs/x", headers: auth });
     expect(res.statusCode).toBe(404);
     expect(res.headers["content-type"]).toBe("application/problem+json");
     expect(res.json()).toEqual(problem);
@@ -81,7 +103,9 @@ describe("the run API on the gateway", () => {
   });
 
   it("answers 503 with Retry-After as a problem when the engine does not answer", async () => {
-    const res = await (await gateway("http://127.0.0.1:1")).inject({ method: "POST", url: "/namespaces/shop/runs/r1/undo", headers: auth });
+    const res = await (
+      await gateway("http://127.0.0.1:1")
+    ).inject({ method: "POST", url: "/namespaces/shop/runs/r1/undo", headers: auth });
     expect(res.statusCode).toBe(503);
     expect(res.headers["content-type"]).toContain("application/problem+json");
     expect(res.headers["retry-after"]).toBe("2");

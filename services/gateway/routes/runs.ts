@@ -38,14 +38,20 @@ export async function runRoutes(app: FastifyInstance, opts: RunRoutesOptions): P
       res = await fetch(`${base}${request.url}`, {
         method: request.method,
         headers,
-        ...(request.body !== undefined && request.method !== "GET" ? { body: JSON.stringify(request.body) } : {}),
+        ...(request.body !== undefined && request.method !== "GET"
+          ? { body: JSON.stringify(request.body) }
+          : {}),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new ProblemError("engine-unavailable", `the engine at ${base} did not answer: ${(err as Error).message}`, {
-        retryAfterSeconds: 2,
-        cause: err,
-      });
+      throw new ProblemError(
+        "engine-unavailable",
+        `the engine at ${base} did not answer: ${(err as Error).message}`,
+        {
+          retryAfterSeconds: 2,
+          cause: err,
+        },
+      );
     }
     reply.code(res.status);
     for (const h of FORWARDED_RESPONSE_HEADERS) {
@@ -62,8 +68,13 @@ export async function runRoutes(app: FastifyInstance, opts: RunRoutesOptions): P
     {
       schema: {
         tags,
-        summary: "Start a run (202 once the start request is durably in Kafka); Idempotency-Key returns the same run",
-        params: { type: "object", properties: { namespace: namespaceParam, name: nameParam }, required: ["namespace", "name"] },
+        summary:
+          "Start a run (202 once the start request is durably in Kafka); Idempotency-Key returns the same run",
+        params: {
+          type: "object",
+          properties: { namespace: namespaceParam, name: nameParam },
+          required: ["namespace", "name"],
+        },
         body: { type: "object", additionalProperties: true },
         response: responses,
       },
@@ -79,7 +90,11 @@ export async function runRoutes(app: FastifyInstance, opts: RunRoutesOptions): P
         params: { type: "object", properties: { namespace: namespaceParam }, required: ["namespace"] },
         querystring: {
           type: "object",
-          properties: { orchestration: nameParam, state: { type: "string", maxLength: 40 }, limit: { type: "integer", minimum: 1, maximum: 1000 } },
+          properties: {
+            orchestration: nameParam,
+            state: { type: "string", maxLength: 40 },
+            limit: { type: "integer", minimum: 1, maximum: 1000 },
+          },
           additionalProperties: false,
         },
         response: responses,
@@ -93,7 +108,11 @@ export async function runRoutes(app: FastifyInstance, opts: RunRoutesOptions): P
       schema: {
         tags,
         summary: "A run: state, each step's attempts, timestamps, errors and trace id",
-        params: { type: "object", properties: { namespace: namespaceParam, id: idParam }, required: ["namespace", "id"] },
+        params: {
+          type: "object",
+          properties: { namespace: namespaceParam, id: idParam },
+          required: ["namespace", "id"],
+        },
         response: responses,
       },
     },
@@ -105,8 +124,15 @@ export async function runRoutes(app: FastifyInstance, opts: RunRoutesOptions): P
       {
         schema: {
           tags,
-          summary: action === "undo" ? "Undo a succeeded run: compensate every step in reverse order" : "Cancel a running run: compensate the completed steps",
-          params: { type: "object", properties: { namespace: namespaceParam, id: idParam }, required: ["namespace", "id"] },
+          summary:
+            action === "undo"
+              ? "Undo a succeeded run: compensate every step in reverse order"
+              : "Cancel a running run: compensate the completed steps",
+          params: {
+            type: "object",
+            properties: { namespace: namespaceParam, id: idParam },
+            required: ["namespace", "id"],
+          },
           response: responses,
         },
       },

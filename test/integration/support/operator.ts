@@ -44,7 +44,8 @@ export function startOperator(env: Record<string, string> = {}): RunningOperator
       "the operator to report its health port",
       async () => {
         const m = /"health":\{"port":(\d+)\}/.exec(out);
-        if (proc.exitCode !== null) throw new Error(`operator exited with ${proc.exitCode}:\n${out.slice(-3000)}`);
+        if (proc.exitCode !== null)
+          throw new Error(`operator exited with ${proc.exitCode}:\n${out.slice(-3000)}`);
         return m?.[1] ? Number(m[1]) : undefined;
       },
       { timeoutMs: 30_000 },
