@@ -14,6 +14,14 @@ HELM_HOME="$CACHE_DIR/helm-$HELM_VERSION"
 JAEGER_HOME="$CACHE_DIR/jaeger-$JAEGER_VERSION"
 INSTALL_LOG_DIR="$CACHE_DIR/logs"
 
+# Keeps only the scratch build's bin/ (module files and sources go) and renames it into place.
+_keep_bin() {
+  local scratch="$1" target="$2"
+  mkdir -p "$scratch/keep" && mv "$scratch/bin" "$scratch/keep/bin"
+  find "$scratch" -mindepth 1 -maxdepth 1 ! -name keep -exec rm -rf {} +
+  mv "$scratch/keep" "$target" && rmdir "$scratch"
+}
+
 _fresh_scratch() {
   local target="$1"
   rm -rf "$target.partial"
@@ -91,8 +99,7 @@ _install_kubernetes() {
     CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o bin/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
     CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o bin/kubectl k8s.io/kubernetes/cmd/kubectl
   ) >"$logf" 2>&1 || die "$step" "go build failed" "$logf"
-  mkdir -p "$scratch/keep" && mv "$scratch/bin" "$scratch/keep/bin" && find "$scratch" -mindepth 1 -maxdepth 1 ! -name keep -exec rm -rf {} +
-  mv "$scratch/keep" "$K8S_HOME" && rmdir "$scratch"
+  _keep_bin "$scratch" "$K8S_HOME"
 }
 install_kubernetes() { with_lock kubernetes _install_kubernetes; }
 
@@ -121,8 +128,7 @@ _install_etcd() {
     mkdir -p bin
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/etcd go.etcd.io/etcd/server/v3
   ) >"$logf" 2>&1 || die "$step" "go build failed" "$logf"
-  mkdir -p "$scratch/keep" && mv "$scratch/bin" "$scratch/keep/bin" && find "$scratch" -mindepth 1 -maxdepth 1 ! -name keep -exec rm -rf {} +
-  mv "$scratch/keep" "$ETCD_HOME" && rmdir "$scratch"
+  _keep_bin "$scratch" "$ETCD_HOME"
 }
 install_etcd() { with_lock etcd _install_etcd; }
 
@@ -171,7 +177,6 @@ _install_jaeger() {
     mkdir -p bin
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
   ) >"$logf" 2>&1 || die "$step" "go build failed" "$logf"
-  mkdir -p "$scratch/keep" && mv "$scratch/bin" "$scratch/keep/bin" && find "$scratch" -mindepth 1 -maxdepth 1 ! -name keep -exec rm -rf {} +
-  mv "$scratch/keep" "$JAEGER_HOME" && rmdir "$scratch"
+  _keep_bin "$scratch" "$JAEGER_HOME"
 }
 install_jaeger() { with_lock jaeger _install_jaeger; }

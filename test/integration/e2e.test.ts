@@ -12,7 +12,7 @@ import * as k8s from "@kubernetes/client-node";
 import type { Orchestration } from "../../operator/crds/types.ts";
 import { GROUP, VERSION } from "../../operator/crds/types.ts";
 import { KubeletStandIn } from "../kubelet/standin.ts";
-import { eventually, kubeConfig, kubectl, stack, uniqueName } from "./support/stack.ts";
+import { eventually, kubeConfig, kubectl, stack, uniqueName, prepareNamespace } from "./support/stack.ts";
 import { startOperator } from "./support/operator.ts";
 import type { RunningOperator } from "./support/operator.ts";
 import { freePort, startService } from "./support/processes.ts";
@@ -45,15 +45,7 @@ describe("Eventloom end to end", () => {
 
   beforeAll(async () => {
     const s = stack();
-    expect((await kubectl(["apply", "-f", "crds/"])).code).toBe(0);
-    await kubectl([
-      "wait",
-      "--for=condition=Established",
-      "crd/orchestrations.eventloom.io",
-      "crd/workers.eventloom.io",
-      "--timeout=30s",
-    ]);
-    await kubectl(["create", "namespace", ns]);
+    await prepareNamespace(ns);
     operator = startOperator({
       EVENTLOOM_RESYNC: "5s",
       EVENTLOOM_LEASE_NAME: uniqueName("lease"),

@@ -7,7 +7,14 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest"
 import * as k8s from "@kubernetes/client-node";
 import type { Orchestration } from "../../operator/crds/types.ts";
 import { GROUP, VERSION } from "../../operator/crds/types.ts";
-import { eventually, kubeConfig, kubectl, uniqueName, withKafkaFrozen } from "./support/stack.ts";
+import {
+  eventually,
+  kubeConfig,
+  kubectl,
+  uniqueName,
+  withKafkaFrozen,
+  prepareNamespace,
+} from "./support/stack.ts";
 import { startOperator } from "./support/operator.ts";
 import type { RunningOperator } from "./support/operator.ts";
 
@@ -58,14 +65,7 @@ describe("the operator under faults", () => {
   };
 
   beforeAll(async () => {
-    expect((await kubectl(["apply", "-f", "crds/"])).code).toBe(0);
-    await kubectl([
-      "wait",
-      "--for=condition=Established",
-      "crd/orchestrations.eventloom.io",
-      "--timeout=30s",
-    ]);
-    await kubectl(["create", "namespace", ns]);
+    await prepareNamespace(ns);
   });
 
   afterAll(async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest"
 import * as k8s from "@kubernetes/client-node";
 import type { Orchestration, Worker } from "../../operator/crds/types.ts";
 import { GROUP, VERSION } from "../../operator/crds/types.ts";
-import { eventually, kafka, kubeConfig, kubectl, uniqueName } from "./support/stack.ts";
+import { eventually, kafka, kubeConfig, kubectl, uniqueName, prepareNamespace } from "./support/stack.ts";
 import { startOperator } from "./support/operator.ts";
 import type { RunningOperator } from "./support/operator.ts";
 import type { KafkaAdmin } from "../../services/kafka/client.ts";
@@ -94,16 +94,7 @@ describe("the operator", () => {
   let admin: KafkaAdmin;
 
   beforeAll(async () => {
-    const crds = await kubectl(["apply", "-f", "crds/"]);
-    expect(crds.code, crds.stderr).toBe(0);
-    await kubectl([
-      "wait",
-      "--for=condition=Established",
-      "crd/orchestrations.eventloom.io",
-      "crd/workers.eventloom.io",
-      "--timeout=30s",
-    ]);
-    await kubectl(["create", "namespace", ns]);
+    await prepareNamespace(ns);
     operator = startOperator({
       EVENTLOOM_RESYNC: "2s",
       EVENTLOOM_LEASE_NAME: uniqueName("lease"),

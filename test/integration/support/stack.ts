@@ -107,3 +107,19 @@ export async function withKafkaFrozen<T>(fn: () => Promise<T>): Promise<T> {
     process.kill(pid, "SIGCONT");
   }
 }
+
+/** Applies the generated CRDs with the real kubectl, waits until they are served, and creates `namespace`. */
+export async function prepareNamespace(namespace: string): Promise<void> {
+  const applied = await kubectl(["apply", "-f", "crds/"]);
+  if (applied.code !== 0) throw new Error(`kubectl apply -f crds/ failed: ${applied.stderr}`);
+  const established = await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "crd/orchestrations.eventloom.io",
+    "crd/workers.eventloom.io",
+    "--timeout=60s",
+  ]);
+  if (established.code !== 0) throw new Error(`the CRDs were not Established: ${established.stderr}`);
+  const created = await kubectl(["create", "namespace", namespace]);
+  if (created.code !== 0) throw new Error(`kubectl create namespace ${namespace} failed: ${created.stderr}`);
+}
