@@ -49,6 +49,7 @@ const operator = spawn(process.execPath, ["--import", "tsx", `${root}/operator/m
     LOG_LEVEL: "info",
     EVENTLOOM_LEASE_NAME: ns,
     EVENTLOOM_LEASE_NAMESPACE: ns,
+    EVENTLOOM_WATCH_NAMESPACE: ns,
   },
   stdio: ["ignore", "pipe", "pipe"],
 });

@@ -81,6 +81,7 @@ const operator = spawn(process.execPath, ["--import", "tsx", `${root}/operator/m
     LOG_LEVEL: "warn",
     EVENTLOOM_LEASE_NAME: ns,
     EVENTLOOM_LEASE_NAMESPACE: ns,
+    EVENTLOOM_WATCH_NAMESPACE: ns,
   },
   stdio: ["ignore", "pipe", "pipe"],
 });
