@@ -6,7 +6,7 @@
  * run per key, the expected number Succeeded and Failed), and the in-test worker applied no
  * side effect twice: each (run, step, action) exactly once.
  *
- * ENGINE_KILL_RUNS (default 200) sets the number of runs; 1000 works too, it just takes longer.
+ * ENGINE_KILL_RUNS (default 1000, as the issue asks; about 70 s here) sets the number of runs.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -23,7 +23,7 @@ import { engineInboxTopic, engineStateTopic } from "../../services/engine/topics
 import { StateView } from "../../services/engine/view.ts";
 import { eventually, kafka, kubeConfig, kubectl, stack, uniqueName } from "./support/stack.ts";
 
-const RUNS = Number(process.env.ENGINE_KILL_RUNS ?? "200");
+const RUNS = Number(process.env.ENGINE_KILL_RUNS ?? "1000");
 const FAIL_EVERY = 5; // every 5th run's last step fails, so its two completed steps are compensated
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const kc = kubeConfig();
