@@ -219,17 +219,19 @@ await waitUntil(
   60_000,
 );
 let end = 0n;
+// Commit first, then produce: the lag never overshoots the target between the two writes
+// (producing first would show lag + batch for a moment: a real crossing of the threshold).
 const setLag = async (lag: number) => {
   const batch = 20;
+  const committed = end + BigInt(batch) - BigInt(lag);
+  await admin.setCommittedOffsets(steadyGroup, steadyTopic, [
+    { partition: 0, offset: committed < 0n ? 0n : committed },
+  ]);
   await producer.send(
     steadyTopic,
     Array.from({ length: batch }, (_, j) => ({ value: `s${j}`, partition: 0 })),
   );
   end += BigInt(batch);
-  const committed = end - BigInt(lag);
-  await admin.setCommittedOffsets(steadyGroup, steadyTopic, [
-    { partition: 0, offset: committed < 0n ? 0n : committed },
-  ]);
 };
 await setLag(175);
 const settleUntil = performance.now() + 30_000;
