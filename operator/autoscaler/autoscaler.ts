@@ -35,6 +35,8 @@ export interface AutoscalerDeps {
   topicPrefix?: string;
   /** How often due Workers are looked for; bounds the added reaction time. */
   tickMs?: number;
+  /** Polls in flight at once (default 8). */
+  maxConcurrentPolls?: number;
   /** Lag-only status updates are written at most this often (scale changes at once). */
   statusIntervalMs?: number;
   now?: () => number;
@@ -104,6 +106,7 @@ export function scalingPolicy(worker: Worker): ScalingPolicy {
 export class Autoscaler {
   private readonly state = new Map<string, WorkerState>();
   private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
   private readonly now: () => number;
 
   constructor(private readonly deps: AutoscalerDeps) {
@@ -133,6 +136,10 @@ export class Autoscaler {
         );
       const interval = parseDuration(worker.spec.scaling?.pollInterval ?? DEFAULT_SCALING.pollInterval);
       if (st.polling || now - st.lastPollMs < interval) continue;
+      // Bounded work per tick: with many Workers, unbounded concurrent polls starved the
+      // process (leader-election renewals included). Workers not polled now go next tick.
+      if (this.inFlight >= (this.deps.maxConcurrentPolls ?? 8)) continue;
+      this.inFlight++;
       st.polling = true;
       st.lastPollMs = now;
       const state = st;
@@ -142,6 +149,7 @@ export class Autoscaler {
         )
         .finally(() => {
           state.polling = false;
+          this.inFlight--;
         });
     }
     for (const key of this.state.keys()) if (!live.has(key)) this.state.delete(key);
