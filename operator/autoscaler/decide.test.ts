@@ -101,6 +101,8 @@ describe("partitionLag", () => {
     ["committed below log start (retention) counts from log start", 50n, 100n, 20n, 50],
     ["fully consumed", 0n, 100n, 100n, 0],
     ["an empty topic", 0n, 0n, null, 0],
+    ["a partition without a leader yet (offsets -1) has no known lag", -1n, -1n, null, 0],
+    ["a partition whose log start is unknown has no known lag", -1n, 10n, null, 0],
   ] as const)("%s", (_name, start, end, committed, expected) => {
     expect(partitionLag(start, end, committed)).toBe(expected);
   });

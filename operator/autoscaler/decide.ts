@@ -136,6 +136,8 @@ function clamp(value: number, lower: number, upper: number): number {
  * (kedacore/keda#5164, #7936).
  */
 export function partitionLag(logStart: bigint, logEnd: bigint, committed: bigint | null): number {
+  // A partition whose leader is not elected yet (a topic just created) answers -1: no lag known, so none.
+  if (logStart < 0n || logEnd < 0n) return 0;
   const from = committed === null || committed < logStart ? logStart : committed;
   const lag = logEnd - from;
   return lag > 0n ? Number(lag) : 0;
