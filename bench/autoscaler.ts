@@ -35,7 +35,8 @@ const kafka = new KafkaClient({
 });
 const admin = kafka.admin();
 await admin.connect();
-const producer = kafka.producer();
+// Idempotent: a retried send under load must not write a record twice (that is real lag).
+const producer = kafka.producer({ idempotent: true });
 await producer.connect();
 
 mkdirSync(`${root}/bench/results`, { recursive: true });
