@@ -124,6 +124,7 @@ export class Autoscaler {
   private tick(): void {
     const now = this.now();
     const live = new Set<string>();
+    const due: Array<{ worker: Worker; key: string; st: WorkerState; overdueMs: number }> = [];
     for (const worker of this.deps.workers()) {
       if (!autoscalingEnabled(worker) || worker.metadata.deletionTimestamp) continue;
       const key = `${worker.metadata.namespace}/${worker.metadata.name}`;
@@ -136,23 +137,26 @@ export class Autoscaler {
         );
       const interval = parseDuration(worker.spec.scaling?.pollInterval ?? DEFAULT_SCALING.pollInterval);
       if (st.polling || now - st.lastPollMs < interval) continue;
-      // Bounded work per tick: with many Workers, unbounded concurrent polls starved the
-      // process (leader-election renewals included). Workers not polled now go next tick.
-      if (this.inFlight >= (this.deps.maxConcurrentPolls ?? 8)) continue;
+      due.push({ worker, key, st, overdueMs: now - st.lastPollMs - interval });
+    }
+    for (const key of this.state.keys()) if (!live.has(key)) this.state.delete(key);
+    // Bounded work per tick: with many Workers, unbounded concurrent polls starved the process
+    // (leader-election renewals included). The most overdue go first, so none starves.
+    due.sort((a, b) => b.overdueMs - a.overdueMs);
+    for (const { worker, key, st } of due) {
+      if (this.inFlight >= (this.deps.maxConcurrentPolls ?? 8)) break;
       this.inFlight++;
       st.polling = true;
       st.lastPollMs = now;
-      const state = st;
-      this.poll(worker, state)
+      this.poll(worker, st)
         .catch((err: unknown) =>
           this.deps.log.warn({ worker: key, err: (err as Error).message }, "autoscaler poll failed"),
         )
         .finally(() => {
-          state.polling = false;
+          st.polling = false;
           this.inFlight--;
         });
     }
-    for (const key of this.state.keys()) if (!live.has(key)) this.state.delete(key);
   }
 
   /** The topic list is shared by all polls; a deleted topic shows within this age. */
