@@ -85,7 +85,12 @@ export function benchEvent(i: number, topic: string, salt = 1): CloudEvent {
 export function runTraceContext(i: number): Context {
   const traceId = createHash("md5").update(`trace:${i}`).digest("hex");
   const spanId = traceId.slice(0, 16);
-  return trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId,
+    spanId,
+    traceFlags: TraceFlags.SAMPLED,
+    isRemote: true,
+  });
 }
 
 /** The key and matching verifiers (trust as the operator publishes it for the gateway's key). */
@@ -105,7 +110,9 @@ export function benchKeys(key: SigningKey = generateSigningKey()): {
 }
 
 /** What a consumer gets back from kafkajs for a produced message: Buffer key and header values. */
-export function asConsumed(message: KafkaMessage & { headers: Record<string, string | Buffer> }): KafkaRecord {
+export function asConsumed(
+  message: KafkaMessage & { headers: Record<string, string | Buffer> },
+): KafkaRecord {
   const headers: Record<string, Buffer> = {};
   for (const [k, v] of Object.entries(message.headers)) headers[k] = Buffer.isBuffer(v) ? v : Buffer.from(v);
   return { key: message.key === null ? null : Buffer.from(message.key), value: message.value, headers };
@@ -171,7 +178,11 @@ export const SIGN_ROW = "Signer.sign (one key)";
 export const VERIFY_ROW = "Verifier.verifyRecord (decode + verify)";
 
 /** Measures every row (or the rows named in `only`) once: one "run". `scale` shortens the loops (1 = full). */
-export function measureCrypto(scale = 1, only?: string[], topic = "eventloom.bench.orders-results"): CryptoCosts {
+export function measureCrypto(
+  scale = 1,
+  only?: string[],
+  topic = "eventloom.bench.orders-results",
+): CryptoCosts {
   const { key, signer, verifier, unsignedVerifier } = benchKeys();
   const POOL = 512;
   const events = Array.from({ length: POOL }, (_, i) => benchEvent(i, topic));
@@ -187,19 +198,34 @@ export function measureCrypto(scale = 1, only?: string[], topic = "eventloom.ben
   });
   const consumedSigned = producedSigned.map(asConsumed);
   const consumedUnsigned = producedUnsigned.map(asConsumed);
-  for (const r of consumedSigned) if (!verifier.verifyRecord(r).ok) throw new Error("fixture does not verify");
-  for (const r of consumedUnsigned) if (!unsignedVerifier.verifyRecord(r).ok) throw new Error("unsigned fixture refused");
-  const paes = signed.map((e) => pae(PAYLOAD_TYPE, materialDigest(e, ["destination", "originid", "originsource", "partitionkey", "runid"])));
+  for (const r of consumedSigned)
+    if (!verifier.verifyRecord(r).ok) throw new Error("fixture does not verify");
+  for (const r of consumedUnsigned)
+    if (!unsignedVerifier.verifyRecord(r).ok) throw new Error("unsigned fixture refused");
+  const paes = signed.map((e) =>
+    pae(
+      PAYLOAD_TYPE,
+      materialDigest(e, ["destination", "originid", "originsource", "partitionkey", "runid"]),
+    ),
+  );
   const sigs = paes.map((m) => ed25519Sign(null, m, key.privateKey));
   const n = (base: number) => Math.max(50, Math.round(base * scale));
   const at = <T>(list: T[], i: number): T => list[i % POOL] as T;
 
   // The upstream proposal's layout (a digest per field, then one over the digests), for comparison.
   const digestOfDigests = (e: CloudEvent): Buffer => {
-    const parts = [e.id, e.source, e.specversion, e.type, e.datacontenttype ?? "", "", e.subject ?? "", e.time ?? ""].map(
-      (v) => hash("sha256", v, "buffer"),
-    );
-    for (const [k, v] of Object.entries(e.extensions)) parts.push(hash("sha256", k, "buffer"), hash("sha256", v, "buffer"));
+    const parts = [
+      e.id,
+      e.source,
+      e.specversion,
+      e.type,
+      e.datacontenttype ?? "",
+      "",
+      e.subject ?? "",
+      e.time ?? "",
+    ].map((v) => hash("sha256", v, "buffer"));
+    for (const [k, v] of Object.entries(e.extensions))
+      parts.push(hash("sha256", k, "buffer"), hash("sha256", v, "buffer"));
     parts.push(hash("sha256", e.data ?? "", "buffer"));
     return hash("sha256", Buffer.concat(parts), "buffer");
   };
@@ -211,38 +237,48 @@ export function measureCrypto(scale = 1, only?: string[], topic = "eventloom.ben
     return d.event;
   });
   const table: Record<string, () => Cost> = {
-    "Ed25519 sign (node:crypto alone)": () => cost((i) => ed25519Sign(null, at(paes, i), key.privateKey), n(1500)),
-    "Ed25519 verify (node:crypto alone)": () => cost((i) => ed25519Verify(null, at(paes, i), key.publicKey, at(sigs, i)), n(600)),
+    "Ed25519 sign (node:crypto alone)": () =>
+      cost((i) => ed25519Sign(null, at(paes, i), key.privateKey), n(1500)),
+    "Ed25519 verify (node:crypto alone)": () =>
+      cost((i) => ed25519Verify(null, at(paes, i), key.publicKey, at(sigs, i)), n(600)),
     "material: one framed SHA-256 (ours)": () => cost((i) => materialDigest(at(events, i), ext), n(20000)),
-    "material: digest of digests (proposal layout, 17 SHA-256)": () => cost((i) => digestOfDigests(at(events, i)), n(10000)),
+    "material: digest of digests (proposal layout, 17 SHA-256)": () =>
+      cost((i) => digestOfDigests(at(events, i)), n(10000)),
     "encodeRecord (binary)": () => cost((i) => encodeRecord(at(signed, i)), n(20000)),
     "decodeRecord (binary, Buffer headers)": () => cost((i) => decodeRecord(at(consumedSigned, i)), n(20000)),
     "trace inject (injectTraceContext)": () => cost((i) => injectTraceContext({}, at(contexts, i)), n(20000)),
-    "trace extract (extractTraceContext)": () => cost((i) => extractTraceContext(at(consumedSigned, i).headers), n(20000)),
+    "trace extract (extractTraceContext)": () =>
+      cost((i) => extractTraceContext(at(consumedSigned, i).headers), n(20000)),
     "Signer.sign (one key)": () => cost((i) => signer.sign(at(events, i)), n(1500)),
     "Verifier.verify (decoded event)": () => cost((i) => verifier.verify(at(decodedSigned, i)), n(600)),
-    "Verifier.verifyRecord (decode + verify)": () => cost((i) => verifier.verifyRecord(at(consumedSigned, i)), n(600)),
-    "producer step, signed: sign + encode + inject": () => cost((i) => {
-      const m = encodeRecord(signer.sign(at(events, i)));
-      return injectTraceContext({ ...m.headers }, at(contexts, i));
-    }, n(1500)),
-    "consumer step, signed: extract + verifyRecord": () => cost((i) => {
-      const r = at(consumedSigned, i);
-      extractTraceContext(r.headers);
-      return verifier.verifyRecord(r);
-    }, n(600)),
-    "producer step, policy none: encode + inject": () => cost((i) => {
-      const m = encodeRecord(at(events, i));
-      return injectTraceContext({ ...m.headers }, at(contexts, i));
-    }, n(20000)),
-    "consumer step, policy none: extract + verifyRecord": () => cost((i) => {
-      const r = at(consumedUnsigned, i);
-      extractTraceContext(r.headers);
-      return unsignedVerifier.verifyRecord(r);
-    }, n(20000)),
+    "Verifier.verifyRecord (decode + verify)": () =>
+      cost((i) => verifier.verifyRecord(at(consumedSigned, i)), n(600)),
+    "producer step, signed: sign + encode + inject": () =>
+      cost((i) => {
+        const m = encodeRecord(signer.sign(at(events, i)));
+        return injectTraceContext({ ...m.headers }, at(contexts, i));
+      }, n(1500)),
+    "consumer step, signed: extract + verifyRecord": () =>
+      cost((i) => {
+        const r = at(consumedSigned, i);
+        extractTraceContext(r.headers);
+        return verifier.verifyRecord(r);
+      }, n(600)),
+    "producer step, policy none: encode + inject": () =>
+      cost((i) => {
+        const m = encodeRecord(at(events, i));
+        return injectTraceContext({ ...m.headers }, at(contexts, i));
+      }, n(20000)),
+    "consumer step, policy none: extract + verifyRecord": () =>
+      cost((i) => {
+        const r = at(consumedUnsigned, i);
+        extractTraceContext(r.headers);
+        return unsignedVerifier.verifyRecord(r);
+      }, n(20000)),
   };
   const rows: Record<string, Cost> = {};
-  for (const [name, measure] of Object.entries(table)) if (only === undefined || only.includes(name)) rows[name] = measure();
+  for (const [name, measure] of Object.entries(table))
+    if (only === undefined || only.includes(name)) rows[name] = measure();
   return {
     rows,
     signUs: rows[SIGN_ROW]?.cpuUs ?? NaN,
@@ -272,7 +308,9 @@ export async function awaitQuiet(label: string): Promise<void> {
   const deadline = Date.now() + Number(process.env.BENCH_QUIET_WAIT_S ?? 120) * 1000;
   const start = loadavg()[0] ?? 0;
   while ((loadavg()[0] ?? 0) >= limit && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5000));
-  console.error(`${label}: load average ${start.toFixed(2)} → ${(loadavg()[0] ?? 0).toFixed(2)} (waited for < ${limit}, at most ${process.env.BENCH_QUIET_WAIT_S ?? 120} s)`);
+  console.error(
+    `${label}: load average ${start.toFixed(2)} → ${(loadavg()[0] ?? 0).toFixed(2)} (waited for < ${limit}, at most ${process.env.BENCH_QUIET_WAIT_S ?? 120} s)`,
+  );
 }
 
 export function loadAverage(): string {
@@ -301,10 +339,16 @@ if (import.meta.main) {
     Object.entries(record.headers).reduce((s, [k, v]) => s + k.length + Buffer.byteLength(v), 0);
   console.log(`\nmachine: ${machine()}`);
   console.log(`load average (1, 5, 15 min): before ${loadBefore}; after ${loadAfter}`);
-  console.log(`signed record: ${recordBytes} bytes (key + value + headers), data ${sample.data?.length} bytes\n`);
-  console.log(`${"operation".padEnd(58)} ${"CPU µs".padStart(8)} ${"wall µs".padStart(8)} ${"best".padStart(8)}`);
+  console.log(
+    `signed record: ${recordBytes} bytes (key + value + headers), data ${sample.data?.length} bytes\n`,
+  );
+  console.log(
+    `${"operation".padEnd(58)} ${"CPU µs".padStart(8)} ${"wall µs".padStart(8)} ${"best".padStart(8)}`,
+  );
   for (const [name, c] of Object.entries(result.rows)) {
-    console.log(`${name.padEnd(58)} ${c.cpuUs.toFixed(1).padStart(8)} ${c.wallUs.toFixed(1).padStart(8)} ${c.bestWallUs.toFixed(1).padStart(8)}`);
+    console.log(
+      `${name.padEnd(58)} ${c.cpuUs.toFixed(1).padStart(8)} ${c.wallUs.toFixed(1).padStart(8)} ${c.bestWallUs.toFixed(1).padStart(8)}`,
+    );
   }
   const signedPipeline = result.signUs + result.verifyUs;
   console.log(

@@ -23,6 +23,12 @@
  * Baselines in the same run: a bare fastify route answering 202 (no Kafka, no logging; `--serve-bare`
  * runs it as a child like the gateway) under the same generators, and raw kafkajs `send` of one record
  * with acks=all (the gateway's write) paced at the same rate.
+ *
+ * Phases (BENCH_PHASES, all by default), per repetition: `at1000` (1,000 and 500 req/s, both generators,
+ * baselines), `idle` (CPU of the idle gateways), `coalesce` (gateway-like records sent one per `send` vs
+ * coalesced per event-loop turn), `attribution` (300 req/s with and without signing and per-request log
+ * lines; a second gateway runs with LOG_LEVEL=warn and an Orchestration `orders-unsigned` has policy `none`),
+ * `steps` (the rate steps for the highest rate with p99 < 10 ms, gateway and bare route).
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -40,16 +46,33 @@ import { GROUP, ORCHESTRATION_PLURAL, VERSION } from "../operator/crds/types.ts"
 import { generateSigningKey } from "../services/events/keys.ts";
 import { resultsTopic } from "../services/events/topics.ts";
 import { KafkaClient } from "../services/kafka/client.ts";
-import { awaitQuiet, benchData, benchEvent, benchKeys, loadAverage, median, runTraceContext } from "./crypto.ts";
+import {
+  awaitQuiet,
+  benchData,
+  benchEvent,
+  benchKeys,
+  loadAverage,
+  median,
+  runTraceContext,
+} from "./crypto.ts";
 import { encodeRecord } from "../services/events/binding.ts";
 import { injectTraceContext } from "../services/tracing/index.ts";
 import { machine, percentile, root, rssMiB, stackEnv, writeResult } from "./support.ts";
 
 // autocannon ships no type declarations; this is the part of its API used here.
-interface AutocannonInstance extends PromiseLike<{ errors: number; timeouts: number; requests: { sent: number } }> {
-  on(event: "response", listener: (client: unknown, statusCode: number, bytes: number, responseTime: number) => void): void;
+interface AutocannonInstance extends PromiseLike<{
+  errors: number;
+  timeouts: number;
+  requests: { sent: number };
+}> {
+  on(
+    event: "response",
+    listener: (client: unknown, statusCode: number, bytes: number, responseTime: number) => void,
+  ): void;
 }
-const autocannon = createRequire(import.meta.url)("autocannon") as (opts: Record<string, unknown>) => AutocannonInstance;
+const autocannon = createRequire(import.meta.url)("autocannon") as (
+  opts: Record<string, unknown>,
+) => AutocannonInstance;
 
 /**
  * BENCH_KAFKAJS_IDLE_FIX=1: run the gateways (and this process) with the fix for kafkajs 2.2.4's 1 ms timer
@@ -66,7 +89,9 @@ RequestQueue.prototype.scheduleCheckPendingRequests = function () {
   return original.call(this);
 };`;
 const idleFix = process.env.BENCH_KAFKAJS_IDLE_FIX === "1";
-const idleFixImport = idleFix ? ["--import", `data:text/javascript,${encodeURIComponent(KAFKAJS_IDLE_FIX)}`] : [];
+const idleFixImport = idleFix
+  ? ["--import", `data:text/javascript,${encodeURIComponent(KAFKAJS_IDLE_FIX)}`]
+  : [];
 if (idleFix) await import(`data:text/javascript,${encodeURIComponent(KAFKAJS_IDLE_FIX)}`);
 
 const EVENT_PATH = (ns: string, name: string) => `/namespaces/${ns}/orchestrations/${name}/events`;
@@ -257,7 +282,17 @@ async function cannon(target: Target, rate: number, seconds: number, connections
   const result = await instance;
   errors += result.errors + result.timeouts;
   const elapsed = performance.now() - started;
-  const stats = summarize("autocannon", target.name, rate, seconds, latencies, result.requests.sent, errors, elapsed, statuses);
+  const stats = summarize(
+    "autocannon",
+    target.name,
+    rate,
+    seconds,
+    latencies,
+    result.requests.sent,
+    errors,
+    elapsed,
+    statuses,
+  );
   const cpu = processCpuMicros(target.pid) - cpu0;
   if (Number.isFinite(cpu)) stats.serverCpuUsPerRequest = round(cpu / Math.max(1, result.requests.sent), 0);
   return stats;
@@ -278,11 +313,19 @@ async function rawKafka(
 ): Promise<RunStats> {
   const kafka = new Kafka({ clientId: "bench-ingress-raw", brokers, logLevel: logLevel.NOTHING });
   // The producer settings of services/kafka/client.ts.
-  const producer = kafka.producer({ idempotent: false, allowAutoTopicCreation: false, maxInFlightRequests: 5 });
+  const producer = kafka.producer({
+    idempotent: false,
+    allowAutoTopicCreation: false,
+    maxInFlightRequests: 5,
+  });
   await producer.connect();
   const first = records[0] as (typeof records)[number];
   // Warm the connection and metadata.
-  await producer.send({ topic, acks: -1, messages: [{ key: "warm", value: first.value, headers: first.headers }] });
+  await producer.send({
+    topic,
+    acks: -1,
+    messages: [{ key: "warm", value: first.value, headers: first.headers }],
+  });
   type Message = { key: string; value: Buffer; headers: Record<string, string> };
   let queue: Array<{ message: Message; settle: (ok: boolean) => void }> = [];
   let flushScheduled = false;
@@ -337,7 +380,8 @@ async function rawKafka(
   });
   const client = process.cpuUsage(client0);
   await producer.disconnect();
-  const label = opts.label ?? `raw kafkajs send, ${opts.coalesce ? "coalesced per turn" : "1 record"}, acks=all`;
+  const label =
+    opts.label ?? `raw kafkajs send, ${opts.coalesce ? "coalesced per turn" : "1 record"}, acks=all`;
   const stats = summarize("kafkajs", label, rate, seconds, latencies, sent, errors, lastEnd - t0, {});
   stats.clientCpuUsPerRequest = round((client.user + client.system) / sent, 0);
   return stats;
@@ -408,7 +452,11 @@ async function main(): Promise<void> {
   const loadBefore = loadAverage();
   const kubectl = env.KUBECTL ?? "kubectl";
   execFileSync(kubectl, ["apply", "-f", `${root}/crds/`], { stdio: "ignore" });
-  execFileSync(kubectl, ["wait", "--for=condition=Established", "crd/orchestrations.eventloom.io", "--timeout=60s"], { stdio: "ignore" });
+  execFileSync(
+    kubectl,
+    ["wait", "--for=condition=Established", "crd/orchestrations.eventloom.io", "--timeout=60s"],
+    { stdio: "ignore" },
+  );
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(env.KUBECONFIG ?? "");
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -437,13 +485,21 @@ async function main(): Promise<void> {
       for (const child of children) await stop(child);
       for (const o of [name, unsignedName]) {
         try {
-          execFileSync(kubectl, ["patch", "orchestration", o, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'], { stdio: "ignore" });
+          execFileSync(
+            kubectl,
+            ["patch", "orchestration", o, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'],
+            { stdio: "ignore" },
+          );
         } catch {
           // not there
         }
       }
       try {
-        execFileSync(kubectl, ["delete", "orchestrations,secrets,configmaps", "--all", "-n", ns, "--wait=false"], { stdio: "ignore" });
+        execFileSync(
+          kubectl,
+          ["delete", "orchestrations,secrets,configmaps", "--all", "-n", ns, "--wait=false"],
+          { stdio: "ignore" },
+        );
       } catch {
         // already gone
       }
@@ -495,7 +551,10 @@ async function main(): Promise<void> {
       })) as Orchestration;
       const key = generateSigningKey();
       await core.createNamespacedSecret({ namespace: ns, body: signingKeySecretFor(created, key) });
-      await core.createNamespacedConfigMap({ namespace: ns, body: trustConfigMapFor(created, [{ role: "gateway", keys: [key] }]) });
+      await core.createNamespacedConfigMap({
+        namespace: ns,
+        body: trustConfigMapFor(created, [{ role: "gateway", keys: [key] }]),
+      });
       const t = resultsTopic({ namespace: ns, orchestration });
       topics.push(t);
       return t;
@@ -503,35 +562,46 @@ async function main(): Promise<void> {
     await provision(name, "required");
     await provision(unsignedName, "none");
     await admin.createTopics(topics.map((t) => ({ name: t, partitions, replicationFactor: 1 })));
-    await waitFor("topics with leaders", async () => (await admin.describeTopics(topics)).length === topics.length, 30_000);
+    await waitFor(
+      "topics with leaders",
+      async () => (await admin.describeTopics(topics)).length === topics.length,
+      30_000,
+    );
 
     // Token file, as mounted from a Secret in production.
     const dir = mkdtempSync(join(tmpdir(), "bench-ingress-"));
     const token = `bench-${"0123456789abcdef".repeat(3)}`;
     writeFileSync(join(dir, "tokens"), `bench-client ${token} ${ns}\n`);
 
-    const startGateway = async (logLevel: string, profileDir?: string): Promise<{ child: ChildProcess; port: number }> => {
+    const startGateway = async (
+      logLevel: string,
+      profileDir?: string,
+    ): Promise<{ child: ChildProcess; port: number }> => {
       const port = await freePort();
       // BENCH_GATEWAY_PROFILE=<dir>: write a V8 CPU profile of the gateway there (node --cpu-prof).
       const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
-      const child = spawn(process.execPath, [...profile, ...idleFixImport, "--import", "tsx", `${root}/services/gateway/main.ts`], {
-        cwd: root,
-        env: {
-          ...process.env,
-          PORT: String(port),
-          HOST: "127.0.0.1",
-          KAFKA_BROKERS: brokers.join(","),
-          KUBECONFIG: env.KUBECONFIG ?? "",
-          EVENTLOOM_NAMESPACE: ns,
-          EVENTLOOM_GATEWAY_TOKENS_FILE: join(dir, "tokens"),
-          EVENTLOOM_GATEWAY_RATE_LIMIT: "1000000",
-          LOG_LEVEL: logLevel,
-          OTEL_EXPORTER_OTLP_ENDPOINT: "",
-          OTEL_TRACES_EXPORTER: "none",
+      const child = spawn(
+        process.execPath,
+        [...profile, ...idleFixImport, "--import", "tsx", `${root}/services/gateway/main.ts`],
+        {
+          cwd: root,
+          env: {
+            ...process.env,
+            PORT: String(port),
+            HOST: "127.0.0.1",
+            KAFKA_BROKERS: brokers.join(","),
+            KUBECONFIG: env.KUBECONFIG ?? "",
+            EVENTLOOM_NAMESPACE: ns,
+            EVENTLOOM_GATEWAY_TOKENS_FILE: join(dir, "tokens"),
+            EVENTLOOM_GATEWAY_RATE_LIMIT: "1000000",
+            LOG_LEVEL: logLevel,
+            OTEL_EXPORTER_OTLP_ENDPOINT: "",
+            OTEL_TRACES_EXPORTER: "none",
+          },
+          // Logs go where a container's would (a file, here /dev/null): pino still formats and writes every line.
+          stdio: ["ignore", "ignore", "inherit"],
         },
-        // Logs go where a container's would (a file, here /dev/null): pino still formats and writes every line.
-        stdio: ["ignore", "ignore", "inherit"],
-      });
+      );
       children.push(child);
       await waitFor("the gateway's /readyz", async () => (await getStatus(port, "/readyz")) === 200, 90_000);
       return { child, port };
@@ -553,8 +623,13 @@ async function main(): Promise<void> {
     const body = benchData(1);
     const { signer } = benchKeys();
     const gatewayRecords = Array.from({ length: 256 }, (_, i) => {
-      const m = encodeRecord(signer.sign(benchEvent(i, resultsTopic({ namespace: ns, orchestration: name }))));
-      return { value: m.value ?? Buffer.alloc(0), headers: injectTraceContext({ ...m.headers }, runTraceContext(i)) };
+      const m = encodeRecord(
+        signer.sign(benchEvent(i, resultsTopic({ namespace: ns, orchestration: name }))),
+      );
+      return {
+        value: m.value ?? Buffer.alloc(0),
+        headers: injectTraceContext({ ...m.headers }, runTraceContext(i)),
+      };
     });
     const headers = {
       "content-type": "application/json",
@@ -564,20 +639,44 @@ async function main(): Promise<void> {
       "ce-time": "2026-01-30T12:00:00.000Z",
       authorization: `Bearer ${token}`,
     };
-    const gw: Target = { name: "gateway", port: gatewayPort, path: EVENT_PATH(ns, name), pid: gateway.pid, headers, body };
-    const bareTarget: Target = { name: "bare fastify", port: barePort, path: EVENT_PATH(ns, name), pid: bare.pid, headers, body };
+    const gw: Target = {
+      name: "gateway",
+      port: gatewayPort,
+      path: EVENT_PATH(ns, name),
+      pid: gateway.pid,
+      headers,
+      body,
+    };
+    const bareTarget: Target = {
+      name: "bare fastify",
+      port: barePort,
+      path: EVENT_PATH(ns, name),
+      pid: bare.pid,
+      headers,
+      body,
+    };
 
     const gwUnsigned: Target = { ...gw, name: "gateway, policy none", path: EVENT_PATH(ns, unsignedName) };
     // A second gateway with LOG_LEVEL=warn (no per-request log lines), for the CPU attribution below.
     const quiet = await startGateway("warn");
-    const gwQuiet: Target = { ...gw, name: "gateway, LOG_LEVEL=warn", port: quiet.port, pid: quiet.child.pid };
-    const gwQuietUnsigned: Target = { ...gwQuiet, name: "gateway, LOG_LEVEL=warn, policy none", path: EVENT_PATH(ns, unsignedName) };
+    const gwQuiet: Target = {
+      ...gw,
+      name: "gateway, LOG_LEVEL=warn",
+      port: quiet.port,
+      pid: quiet.child.pid,
+    };
+    const gwQuietUnsigned: Target = {
+      ...gwQuiet,
+      name: "gateway, LOG_LEVEL=warn, policy none",
+      path: EVENT_PATH(ns, unsignedName),
+    };
 
     // Warm-up (JIT, connections, metadata, key load): not recorded.
     for (const t of [gw, gwUnsigned, gwQuiet, gwQuietUnsigned]) {
       await paced(t, 200, 3);
       const warm = await paced(t, 400, 4);
-      if (warm.ok === 0) throw new Error(`${t.name} accepted nothing during warm-up: ${JSON.stringify(warm.statuses)}`);
+      if (warm.ok === 0)
+        throw new Error(`${t.name} accepted nothing during warm-up: ${JSON.stringify(warm.statuses)}`);
       console.error(`warm-up: ${t.name} ${JSON.stringify(warm.statuses)} p99 ${warm.p99} ms`);
     }
     await paced(bareTarget, 500, 3);
@@ -605,24 +704,36 @@ async function main(): Promise<void> {
     for (let r = 0; r < repeats; r++) {
       await awaitQuiet(`repetition ${r + 1}/${repeats}`);
       const at1000: Record<string, RunStats> = {};
-      for (const [label, run] of (!phases.includes("at1000") ? [] : [
-        ["bare fastify, paced", () => paced(bareTarget, 1000, stepSeconds)],
-        ["raw kafkajs send, paced", () => rawKafka(brokers, rawTopic, 1000, stepSeconds, [{ value: body, headers: { ce_id: "x" } }])],
-        ["gateway, paced", () => paced(gw, 1000, stepSeconds)],
-        ["gateway at 500 req/s, paced", () => paced(gw, 500, stepSeconds)],
-        ["bare fastify, autocannon", () => cannon(bareTarget, 1000, stepSeconds, connections)],
-        ["gateway, autocannon", () => cannon(gw, 1000, stepSeconds, connections)],
-      ] as const)) {
+      for (const [label, run] of !phases.includes("at1000")
+        ? []
+        : ([
+            ["bare fastify, paced", () => paced(bareTarget, 1000, stepSeconds)],
+            [
+              "raw kafkajs send, paced",
+              () =>
+                rawKafka(brokers, rawTopic, 1000, stepSeconds, [{ value: body, headers: { ce_id: "x" } }]),
+            ],
+            ["gateway, paced", () => paced(gw, 1000, stepSeconds)],
+            ["gateway at 500 req/s, paced", () => paced(gw, 500, stepSeconds)],
+            ["bare fastify, autocannon", () => cannon(bareTarget, 1000, stepSeconds, connections)],
+            ["gateway, autocannon", () => cannon(gw, 1000, stepSeconds, connections)],
+          ] as const)) {
         const s = await run();
         at1000[label] = s;
         log(s);
       }
       // Step the rate up until p99 >= 10 ms, errors, or the rate is not achieved.
-      const stepUp = async (target: Target, generator: "paced" | "autocannon"): Promise<{ steps: RunStats[]; highest: number }> => {
+      const stepUp = async (
+        target: Target,
+        generator: "paced" | "autocannon",
+      ): Promise<{ steps: RunStats[]; highest: number }> => {
         const steps: RunStats[] = [];
         let highest = 0;
         for (const rate of phases.includes("steps") ? rates : []) {
-          const s = generator === "paced" ? await paced(target, rate, stepSeconds) : await cannon(target, rate, stepSeconds, connections);
+          const s =
+            generator === "paced"
+              ? await paced(target, rate, stepSeconds)
+              : await cannon(target, rate, stepSeconds, connections);
           steps.push(s);
           log(s);
           if (!holds(s)) break;
@@ -634,10 +745,17 @@ async function main(): Promise<void> {
       // low rates.
       const idle: Record<string, number> = {};
       if (phases.includes("idle")) {
-        const procs = { gateway: gateway.pid, "gateway, LOG_LEVEL=warn": quiet.child.pid, "bare fastify": bare.pid };
-        const before = Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, processCpuMicros(pid)]));
+        const procs = {
+          gateway: gateway.pid,
+          "gateway, LOG_LEVEL=warn": quiet.child.pid,
+          "bare fastify": bare.pid,
+        };
+        const before = Object.fromEntries(
+          Object.entries(procs).map(([k, pid]) => [k, processCpuMicros(pid)]),
+        );
         await new Promise((r) => setTimeout(r, stepSeconds * 1000));
-        for (const [k, pid] of Object.entries(procs)) idle[k] = round((processCpuMicros(pid) - (before[k] ?? NaN)) / 1000 / stepSeconds, 1);
+        for (const [k, pid] of Object.entries(procs))
+          idle[k] = round((processCpuMicros(pid) - (before[k] ?? NaN)) / 1000 / stepSeconds, 1);
         console.error(`  idle CPU, ms per second: ${JSON.stringify(idle)}`);
       }
       // The gateway's write alone, with records like the gateway's (signed, traced, ~1.1 KB): one send per
@@ -652,7 +770,9 @@ async function main(): Promise<void> {
       }
       // Where the gateway's CPU goes: the same moderate rate with and without signing and per-request logs.
       const attribution: RunStats[] = [];
-      for (const t of !phases.includes("attribution") ? [] : [gw, gwUnsigned, gwQuiet, gwQuietUnsigned, bareTarget]) {
+      for (const t of !phases.includes("attribution")
+        ? []
+        : [gw, gwUnsigned, gwQuiet, gwQuietUnsigned, bareTarget]) {
         const s = await paced(t, attributionRate, stepSeconds);
         attribution.push(s);
         log(s);
@@ -677,7 +797,8 @@ async function main(): Promise<void> {
     const gatewayRss = gateway.pid ? rssMiB(gateway.pid) : NaN;
 
     const med = (f: (rep: (typeof reps)[number]) => number) => round(median(reps.map(f)));
-    const at = (label: string, field: keyof RunStats) => med((rep) => Number(rep.at1000[label]?.[field] ?? NaN));
+    const at = (label: string, field: keyof RunStats) =>
+      med((rep) => Number(rep.at1000[label]?.[field] ?? NaN));
     const step500 = (rep: (typeof reps)[number]) => rep.at1000["gateway at 500 req/s, paced"];
     const summary = {
       gatewayP50At1000: at("gateway, paced", "p50"),
@@ -736,17 +857,29 @@ async function main(): Promise<void> {
     console.log(cannonLine);
     // A run of some phases only gets its own file, so it does not replace a full run's.
     const partial = !phases.includes("at1000") || !phases.includes("steps");
-    const path = writeResult(`${partial ? `ingress-${phases.join("-")}` : "ingress"}${idleFix ? "-kafkajs-idle-fix" : ""}`, {
-      benchmark: "ingress",
-      machine: machine(),
-      loadAverage: { before: loadBefore, after: loadAfter },
-      settings: { repeats, stepSeconds, rates, connections, partitions, gatewayLogLevel: logLevelOfGateway, p99LimitMs: P99_LIMIT_MS, kafkajsIdleFix: idleFix },
-      summary,
-      line,
-      seedLine,
-      cannonLine,
-      repetitions: reps,
-    });
+    const path = writeResult(
+      `${partial ? `ingress-${phases.join("-")}` : "ingress"}${idleFix ? "-kafkajs-idle-fix" : ""}`,
+      {
+        benchmark: "ingress",
+        machine: machine(),
+        loadAverage: { before: loadBefore, after: loadAfter },
+        settings: {
+          repeats,
+          stepSeconds,
+          rates,
+          connections,
+          partitions,
+          gatewayLogLevel: logLevelOfGateway,
+          p99LimitMs: P99_LIMIT_MS,
+          kafkajsIdleFix: idleFix,
+        },
+        summary,
+        line,
+        seedLine,
+        cannonLine,
+        repetitions: reps,
+      },
+    );
     console.log(`wrote ${path}`);
   } finally {
     await cleanup();
@@ -773,7 +906,9 @@ async function serveBare(): Promise<void> {
     signed: true,
     records: [{ topic: "eventloom.bench.orders-results", partition: 2, offset: "1041" }],
   };
-  app.post("/namespaces/:namespace/orchestrations/:name/events", async (_req, reply) => reply.code(202).send(answer));
+  app.post("/namespaces/:namespace/orchestrations/:name/events", async (_req, reply) =>
+    reply.code(202).send(answer),
+  );
   await app.listen({ port: 0, host: "127.0.0.1" });
   const address = app.server.address();
   process.send?.({ port: typeof address === "object" && address ? address.port : 0 });
@@ -782,4 +917,3 @@ async function serveBare(): Promise<void> {
 
 if (process.argv.includes("--serve-bare")) await serveBare();
 else await main();
-

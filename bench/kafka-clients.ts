@@ -1,9 +1,10 @@
 /**
  * Kafka client comparison (issue "Event plane benchmarks", part d): kafkajs, through the Kafka module
  * (services/kafka/client.ts, what Eventloom runs), against @platformatic/kafka, on bench/throughput.ts's raw
- * path: N records of the event plane's sizes (a signed event, and one under signing policy `none`),
- * produced with acks=all in batches (BENCH_BATCH=500, up to BENCH_IN_FLIGHT=4 sends in flight, no
- * compression) to a fresh topic, then consumed by a fresh consumer group from the earliest offset.
+ * path: N records of the event plane's sizes and headers (a signed, traced event, ~1.1 KB, and one under
+ * signing policy `none`, ~0.6 KB), produced with acks=all in batches (BENCH_BATCH=500, up to
+ * BENCH_IN_FLIGHT=4 sends in flight, no compression) to a fresh topic, then consumed by a fresh consumer
+ * group from the earliest offset.
  *
  *   tsx bench/kafka-clients.ts      (BENCH_EVENTS=30000, BENCH_PARTITIONS=3, BENCH_REPEATS=3)
  *
@@ -20,7 +21,8 @@ import { Consumer, Producer, ProduceAcks } from "@platformatic/kafka";
 import { encodeRecord } from "../services/events/binding.ts";
 import { KafkaClient } from "../services/kafka/client.ts";
 import type { OutgoingRecord } from "../services/kafka/client.ts";
-import { awaitQuiet, benchEvent, benchKeys, loadAverage, median } from "./crypto.ts";
+import { injectTraceContext } from "../services/tracing/index.ts";
+import { awaitQuiet, benchEvent, benchKeys, loadAverage, median, runTraceContext } from "./crypto.ts";
 import { machine, stackEnv, writeResult } from "./support.ts";
 
 type ClientName = "kafkajs (services/kafka/client.ts)" | "@platformatic/kafka";
@@ -51,14 +53,17 @@ const now = () => performance.now();
 
 function prepare(n: number, shape: Shape, topic: string): { records: Prepared[]; bytes: number } {
   const { signer } = benchKeys();
+  const contexts = Array.from({ length: 1024 }, (_, i) => runTraceContext(i));
   const records: Prepared[] = [];
   for (let i = 0; i < n; i++) {
     const event = benchEvent(i, topic);
     const m = encodeRecord(shape === "signed" ? signer.sign(event) : event);
+    // With trace context, exactly as bench/throughput.ts writes them.
+    const headers = injectTraceContext({ ...m.headers }, contexts[i % contexts.length]);
     records.push({
       key: Buffer.from(m.key ?? ""),
       value: m.value ?? Buffer.alloc(0),
-      headers: Object.entries(m.headers).map(([k, v]) => [k, Buffer.from(v)]),
+      headers: Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)]),
     });
   }
   const r = records[0] as Prepared;
@@ -67,7 +72,12 @@ function prepare(n: number, shape: Shape, topic: string): { records: Prepared[];
 }
 
 /** Sends `n` records in batches, at most `inFlight` at once; resolves when all are acknowledged. */
-async function pipelined(n: number, batch: number, inFlight: number, send: (from: number, to: number) => Promise<unknown>): Promise<void> {
+async function pipelined(
+  n: number,
+  batch: number,
+  inFlight: number,
+  send: (from: number, to: number) => Promise<unknown>,
+): Promise<void> {
   const pending = new Set<Promise<unknown>>();
   let failed: unknown;
   for (let from = 0; from < n && failed === undefined; from += batch) {
@@ -105,15 +115,30 @@ async function withTimeout<T>(what: string, p: Promise<T>, ms: number): Promise<
   }
 }
 
-async function runKafkajs(brokers: string[], topic: string, records: Prepared[], bytes: number, batch: number, inFlight: number): Promise<Omit<Outcome, "shape" | "load">> {
+async function runKafkajs(
+  brokers: string[],
+  topic: string,
+  records: Prepared[],
+  bytes: number,
+  batch: number,
+  inFlight: number,
+): Promise<Omit<Outcome, "shape" | "load">> {
   const n = records.length;
   const client = new KafkaClient({ brokers, clientId: "bench-clients-kafkajs" });
-  const outgoing: OutgoingRecord[] = records.map((r) => ({ key: r.key, value: r.value, headers: Object.fromEntries(r.headers) }));
+  const outgoing: OutgoingRecord[] = records.map((r) => ({
+    key: r.key,
+    value: r.value,
+    headers: Object.fromEntries(r.headers),
+  }));
   const producer = client.producer();
   await producer.connect();
   const c0 = process.cpuUsage();
   const t0 = now();
-  await withTimeout("kafkajs produce", pipelined(n, batch, inFlight, (from, to) => producer.send(topic, outgoing.slice(from, to))), 300_000);
+  await withTimeout(
+    "kafkajs produce",
+    pipelined(n, batch, inFlight, (from, to) => producer.send(topic, outgoing.slice(from, to))),
+    300_000,
+  );
   const produce = leg(n, now() - t0, process.cpuUsage(c0), bytes);
   await producer.close();
 
@@ -138,12 +163,22 @@ async function runKafkajs(brokers: string[], topic: string, records: Prepared[],
   });
   await withTimeout("kafkajs consume", finished, 300_000);
   const end = now();
-  const consume = { ...leg(n, end - first, process.cpuUsage(cpu0), bytes), joinMs: Math.round(first - subscribed) };
+  const consume = {
+    ...leg(n, end - first, process.cpuUsage(cpu0), bytes),
+    joinMs: Math.round(first - subscribed),
+  };
   await consumer.close();
   return { client: "kafkajs (services/kafka/client.ts)", recordBytes: bytes, produce, consume };
 }
 
-async function runPlatformatic(brokers: string[], topic: string, records: Prepared[], bytes: number, batch: number, inFlight: number): Promise<Omit<Outcome, "shape" | "load">> {
+async function runPlatformatic(
+  brokers: string[],
+  topic: string,
+  records: Prepared[],
+  bytes: number,
+  batch: number,
+  inFlight: number,
+): Promise<Omit<Outcome, "shape" | "load">> {
   const n = records.length;
   const messages = records.map((r) => ({
     topic,
@@ -159,7 +194,11 @@ async function runPlatformatic(brokers: string[], topic: string, records: Prepar
   });
   const c0 = process.cpuUsage();
   const t0 = now();
-  await withTimeout("platformatic produce", pipelined(n, batch, inFlight, (from, to) => producer.send({ messages: messages.slice(from, to) })), 300_000);
+  await withTimeout(
+    "platformatic produce",
+    pipelined(n, batch, inFlight, (from, to) => producer.send({ messages: messages.slice(from, to) })),
+    300_000,
+  );
   const produce = leg(n, now() - t0, process.cpuUsage(c0), bytes);
   await producer.close();
 
@@ -194,7 +233,10 @@ async function runPlatformatic(brokers: string[], topic: string, records: Prepar
   });
   await withTimeout("platformatic consume", finished, 300_000);
   const end = now();
-  const consume = { ...leg(n, end - first, process.cpuUsage(cpu0), bytes), joinMs: Math.round(first - subscribed) };
+  const consume = {
+    ...leg(n, end - first, process.cpuUsage(cpu0), bytes),
+    joinMs: Math.round(first - subscribed),
+  };
   await stream.close();
   await consumer.close(true);
   return { client: "@platformatic/kafka", recordBytes: bytes, produce, consume };
@@ -223,22 +265,38 @@ async function main(): Promise<void> {
         const topic = `bench.clients.${tag}.warm.${which}`;
         topics.push(topic);
         await admin.createTopics([{ name: topic, partitions, replicationFactor: 1 }]);
-        for (let i = 0; i < 100 && (await admin.describeTopics([topic])).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
-        await (which === "kafkajs" ? runKafkajs : runPlatformatic)(brokers, topic, warm.records, warm.bytes, batch, inFlight);
+        for (let i = 0; i < 100 && (await admin.describeTopics([topic])).length === 0; i++)
+          await new Promise((r) => setTimeout(r, 100));
+        await (which === "kafkajs" ? runKafkajs : runPlatformatic)(
+          brokers,
+          topic,
+          warm.records,
+          warm.bytes,
+          batch,
+          inFlight,
+        );
       }
     }
     for (let rep = 0; rep < repeats; rep++) {
       await awaitQuiet(`repetition ${rep + 1}/${repeats}`);
       for (const shape of shapes) {
         const prepared = prepare(n, shape, "eventloom.bench.orders-results");
-        const order = (rep + shapes.indexOf(shape)) % 2 === 0 ? (["kafkajs", "platformatic"] as const) : (["platformatic", "kafkajs"] as const);
+        const order =
+          (rep + shapes.indexOf(shape)) % 2 === 0
+            ? (["kafkajs", "platformatic"] as const)
+            : (["platformatic", "kafkajs"] as const);
         for (const which of order) {
           const topic = `bench.clients.${tag}.${rep}.${shape}.${which}`;
           topics.push(topic);
           await admin.createTopics([{ name: topic, partitions, replicationFactor: 1 }]);
-          for (let i = 0; i < 100 && (await admin.describeTopics([topic])).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+          for (let i = 0; i < 100 && (await admin.describeTopics([topic])).length === 0; i++)
+            await new Promise((r) => setTimeout(r, 100));
           const run = which === "kafkajs" ? runKafkajs : runPlatformatic;
-          const o: Outcome = { ...(await run(brokers, topic, prepared.records, prepared.bytes, batch, inFlight)), shape, load: loadAverage() };
+          const o: Outcome = {
+            ...(await run(brokers, topic, prepared.records, prepared.bytes, batch, inFlight)),
+            shape,
+            load: loadAverage(),
+          };
           outcomes.push(o);
           console.error(
             `rep ${rep + 1} ${shape.padEnd(8)} ${o.client.padEnd(36)} produce ${o.produce.recordsPerSecond}/s ${o.produce.mbPerSecond} MB/s ${o.produce.cpuUsPerRecord} µs CPU; ` +

@@ -81,10 +81,14 @@ const arg = (name: string): string => {
 
 const BROKERS = () => (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",");
 // The producer and consumer settings of services/kafka/client.ts, for the raw kafkajs path.
-const rawKafka = (clientId: string) => new Kafka({ clientId, brokers: BROKERS(), logLevel: logLevel.NOTHING });
+const rawKafka = (clientId: string) =>
+  new Kafka({ clientId, brokers: BROKERS(), logLevel: logLevel.NOTHING });
 
 /** The events a producer writes (built before the clock starts), and a pool of trace contexts. */
-function prepareEvents(n: number, topic: string): { events: ReturnType<typeof benchEvent>[]; contexts: ReturnType<typeof runTraceContext>[] } {
+function prepareEvents(
+  n: number,
+  topic: string,
+): { events: ReturnType<typeof benchEvent>[]; contexts: ReturnType<typeof runTraceContext>[] } {
   const events = Array.from({ length: n }, (_, i) => benchEvent(i, topic));
   // Trace contexts as they arrive with requests (one trace per run); a pool, cycled.
   const contexts = Array.from({ length: 1024 }, (_, i) => runTraceContext(i));
@@ -119,7 +123,10 @@ async function producerRole(): Promise<void> {
   // eslint-disable-next-line no-useless-assignment -- every branch below sets it; the default keeps TS sure of that
   let bytes = 0;
   if (variant === "signed" || variant === "unsigned") {
-    const producer = new KafkaClient({ brokers: BROKERS(), clientId: `bench-tp-producer-${variant}` }).producer();
+    const producer = new KafkaClient({
+      brokers: BROKERS(),
+      clientId: `bench-tp-producer-${variant}`,
+    }).producer();
     await producer.connect();
     send = (from, to) => {
       const records: OutgoingRecord[] = [];
@@ -135,10 +142,19 @@ async function producerRole(): Promise<void> {
       messages.push({ key: r.key ?? null, value: r.value, headers: r.headers as Record<string, string> });
     }
     const kafka = rawKafka(`bench-tp-producer-${variant}`);
-    const producer = kafka.producer({ idempotent: false, allowAutoTopicCreation: false, maxInFlightRequests: 5 });
+    const producer = kafka.producer({
+      idempotent: false,
+      allowAutoTopicCreation: false,
+      maxInFlightRequests: 5,
+    });
     await producer.connect();
     send = (from, to) =>
-      producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: messages.slice(from, to) });
+      producer.send({
+        topic,
+        acks: -1,
+        compression: CompressionTypes.None,
+        messages: messages.slice(from, to),
+      });
     close = () => producer.disconnect();
   }
   // Bytes on the wire per record (key + value + header names and values), for MB/s.
@@ -168,7 +184,14 @@ async function producerRole(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   if (failed !== undefined) throw failed;
   await close();
-  const report: ProducerReport = { type: "produced", startMs, endMs, cpuUs: cpu.user + cpu.system, bytes, prepareMs };
+  const report: ProducerReport = {
+    type: "produced",
+    startMs,
+    endMs,
+    cpuUs: cpu.user + cpu.system,
+    bytes,
+    prepareMs,
+  };
   process.send?.(report);
 }
 
@@ -205,7 +228,10 @@ async function consumerRole(): Promise<void> {
   let close: () => Promise<void>;
   if (variant === "signed" || variant === "unsigned") {
     const check = variant === "signed" ? verifier : unsignedVerifier;
-    const consumer = new KafkaClient({ brokers: BROKERS(), clientId: `bench-tp-consumer-${variant}` }).consumer({ groupId: group });
+    const consumer = new KafkaClient({
+      brokers: BROKERS(),
+      clientId: `bench-tp-consumer-${variant}`,
+    }).consumer({ groupId: group });
     await consumer.connect();
     await consumer.subscribe([topic], true);
     const joined = consumer.onceJoined();
@@ -261,7 +287,15 @@ async function consumerRole(): Promise<void> {
   await finished;
   clearTimeout(timeout);
   const cpu = process.cpuUsage(cpu0);
-  const report: ConsumerReport = { type: "consumed", firstMs, lastMs, cpuUs: cpu.user + cpu.system, count, failures, failureReasons };
+  const report: ConsumerReport = {
+    type: "consumed",
+    firstMs,
+    lastMs,
+    cpuUs: cpu.user + cpu.system,
+    count,
+    failures,
+    failureReasons,
+  };
   process.send?.(report);
   await close();
 }
@@ -293,7 +327,13 @@ interface VariantResult {
 function child(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   // BENCH_PROFILE_DIR=<dir>: V8 CPU profiles of every producer and consumer (node --cpu-prof), named by role.
   const dir = process.env.BENCH_PROFILE_DIR;
-  const profile = dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${args[1]}-${args[3]}-${Date.now()}.cpuprofile`] : [];
+  const profile = dir
+    ? [
+        "--cpu-prof",
+        `--cpu-prof-dir=${dir}`,
+        `--cpu-prof-name=${args[1]}-${args[3]}-${Date.now()}.cpuprofile`,
+      ]
+    : [];
   return fork(`${root}/bench/throughput.ts`, args, {
     cwd: root,
     execArgv: [...profile, "--import", "tsx"],
@@ -304,7 +344,10 @@ function child(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
 
 function nextMessage<T>(proc: ChildProcess, type: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${type}" from child within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no "${type}" from child within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const onMessage = (m: { type?: string }) => {
       if (m.type === type) {
         clearTimeout(timer);
@@ -350,7 +393,8 @@ async function runVariant(
 ): Promise<VariantResult> {
   const topic = `bench.tp.${tag}.${rep}.${variant}`;
   await admin.createTopics([{ name: topic, partitions, replicationFactor: 1 }]);
-  for (let i = 0; i < 100 && (await admin.describeTopics([topic])).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 && (await admin.describeTopics([topic])).length === 0; i++)
+    await new Promise((r) => setTimeout(r, 100));
   const args = ["--variant", variant, "--topic", topic, "--events", String(n)];
   let consumer: ChildProcess | undefined;
   let producer: ChildProcess | undefined;
@@ -395,21 +439,31 @@ async function coordinate(): Promise<void> {
   const n = Number(process.env.BENCH_EVENTS ?? 30_000);
   const repeats = Number(process.env.BENCH_REPEATS ?? 3);
   const partitions = Number(process.env.BENCH_PARTITIONS ?? 3);
-  const variants = (process.env.BENCH_VARIANTS ?? "raw-signed,signed,raw-unsigned,unsigned").split(",") as Variant[];
+  const variants = (process.env.BENCH_VARIANTS ?? "raw-signed,signed,raw-unsigned,unsigned").split(
+    ",",
+  ) as Variant[];
   const stack = stackEnv();
   const loadBefore = loadAverage();
   const key = generateSigningKey();
   const env = { ...process.env, ...stack, BENCH_SIGNING_JWK: JSON.stringify(toPrivateJwk(key)) };
-  const admin = new KafkaClient({ brokers: (stack.KAFKA_BROKERS ?? "127.0.0.1:19092").split(","), clientId: "bench-tp-admin" }).admin();
+  const admin = new KafkaClient({
+    brokers: (stack.KAFKA_BROKERS ?? "127.0.0.1:19092").split(","),
+    clientId: "bench-tp-admin",
+  }).admin();
   await admin.connect();
   const tag = Date.now().toString(36);
-  const reps: Array<{ crypto: { signUs: number; verifyUs: number }; results: Record<string, VariantResult> }> = [];
+  const reps: Array<{
+    crypto: { signUs: number; verifyUs: number };
+    results: Record<string, VariantResult>;
+  }> = [];
   try {
     for (let rep = 0; rep < repeats; rep++) {
       await awaitQuiet(`repetition ${rep + 1}/${repeats}`);
       // Crypto costs in this run, with nothing else of ours running.
       const crypto = measureCrypto(0.5, [SIGN_ROW, VERIFY_ROW]);
-      console.error(`repetition ${rep + 1}/${repeats}: sign ${crypto.signUs.toFixed(1)} µs, verifyRecord ${crypto.verifyUs.toFixed(1)} µs (CPU, one core)`);
+      console.error(
+        `repetition ${rep + 1}/${repeats}: sign ${crypto.signUs.toFixed(1)} µs, verifyRecord ${crypto.verifyUs.toFixed(1)} µs (CPU, one core)`,
+      );
       const results: Record<string, VariantResult> = {};
       // Alternate the order between repetitions so slow drifts in machine load do not favour one variant.
       const order = rep % 2 === 0 ? variants : [...variants].reverse();
@@ -421,7 +475,10 @@ async function coordinate(): Promise<void> {
             `${res.cpuUsPerEvent} µs CPU/event (producer ${res.producerCpuUsPerEvent}, consumer ${res.consumerCpuUsPerEvent}), ` +
             `${res.coresUsed} cores, ${res.mbPerSecond} MB/s, ${res.consumed}/${res.events} consumed, ${res.failures} failed (load ${res.load})`,
         );
-        if (res.failures > 0 || res.consumed < n) throw new Error(`${variant}: ${res.failures} failures, ${res.consumed}/${n} consumed: ${JSON.stringify(res.failureReasons)}`);
+        if (res.failures > 0 || res.consumed < n)
+          throw new Error(
+            `${variant}: ${res.failures} failures, ${res.consumed}/${n} consumed: ${JSON.stringify(res.failureReasons)}`,
+          );
       }
       reps.push({ crypto: { signUs: crypto.signUs, verifyUs: crypto.verifyUs }, results });
     }
@@ -484,7 +541,11 @@ async function coordinate(): Promise<void> {
     unsignedRaw: med((x) => x.unsignedRaw),
     signedRawCpu: med((x) => x.signedRawCpu),
     unsignedRawCpu: med((x) => x.unsignedRawCpu),
-    signedCostPerEvent: { kafka: med((x) => x.costKafka, 1), crypto: med((x) => x.costCrypto, 1), rest: med((x) => x.costRest, 1) },
+    signedCostPerEvent: {
+      kafka: med((x) => x.costKafka, 1),
+      crypto: med((x) => x.costCrypto, 1),
+      rest: med((x) => x.costRest, 1),
+    },
     cryptoLimit: med((x) => x.cryptoLimit, 0),
     signedCryptoLimit: med((x) => x.signedCryptoLimit),
     limitTwoCoresSplit: med((x) => x.limitTwoCoresSplit, 0),
@@ -495,9 +556,18 @@ async function coordinate(): Promise<void> {
       variants.map((v) => [
         v,
         Object.fromEntries(
-          (["throughput", "produceRate", "cpuUsPerEvent", "producerCpuUsPerEvent", "consumerCpuUsPerEvent", "coresUsed", "mbPerSecond", "recordBytes"] as const).map(
-            (f) => [f, medVariant(v, f)],
-          ),
+          (
+            [
+              "throughput",
+              "produceRate",
+              "cpuUsPerEvent",
+              "producerCpuUsPerEvent",
+              "consumerCpuUsPerEvent",
+              "coresUsed",
+              "mbPerSecond",
+              "recordBytes",
+            ] as const
+          ).map((f) => [f, medVariant(v, f)]),
         ),
       ]),
     ),
