@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KafkaUnavailableError, classifyKafkaError } from "./client.ts";
+import { KafkaUnavailableError, classifyKafkaError, kafkajsRequestQueue } from "./client.ts";
 
 function named(name: string, message: string): Error {
   const e = new Error(message);
@@ -33,5 +33,36 @@ describe("classifyKafkaError", () => {
     const classified = classifyKafkaError(err, "create topics");
     expect(classified).not.toBeInstanceOf(KafkaUnavailableError);
     expect(classified.message).toBe(`Kafka refused to create topics: ${err.message}`);
+  });
+});
+
+describe("the kafkajs idle-timer fix", () => {
+  interface Queue {
+    pending: unknown[];
+    throttledUntil: number;
+    throttleCheckTimeoutId: NodeJS.Timeout | null;
+    scheduleCheckPendingRequests(): void;
+  }
+  const queue = (pending: unknown[], throttledUntil: number): Queue =>
+    Object.assign(Object.create(kafkajsRequestQueue.prototype as object) as Queue, {
+      pending,
+      throttledUntil,
+      throttleCheckTimeoutId: null,
+    });
+
+  it("arms no timer when nothing is pending and nothing is throttled", () => {
+    const q = queue([], -1);
+    q.scheduleCheckPendingRequests();
+    expect(q.throttleCheckTimeoutId).toBeNull();
+  });
+
+  it.each([
+    ["a request is pending", [{}], -1],
+    ["the broker throttles the client", [], Date.now() + 60_000],
+  ])("still schedules the check when %s", (_what, pending, throttledUntil) => {
+    const q = queue(pending, throttledUntil);
+    q.scheduleCheckPendingRequests();
+    expect(q.throttleCheckTimeoutId).not.toBeNull();
+    clearTimeout(q.throttleCheckTimeoutId ?? undefined);
   });
 });

@@ -7,8 +7,46 @@
  * bugs; this module does not use its transactions. Producers write with
  * `acks=all` (-1) so a resolved `send` means the record is durably replicated.
  */
-import { Kafka, logLevel as KafkaLogLevel, CompressionTypes } from "kafkajs";
-import type { Admin, Consumer, Producer, IHeaders, KafkaMessage, LogEntry } from "kafkajs";
+import { createRequire } from "node:module";
+import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, Partitioners } from "kafkajs";
+import type {
+  Admin,
+  Consumer,
+  Producer,
+  IHeaders,
+  KafkaMessage,
+  LogEntry,
+  Message,
+  ICustomPartitioner,
+} from "kafkajs";
+import { SendCoalescer } from "./coalesce.ts";
+
+/**
+ * kafkajs 2.2.4 (its last release) re-arms a timer forever once a broker connection has completed a
+ * request: `RequestQueue.scheduleCheckPendingRequests` schedules `checkPendingRequests` with
+ * `throttledUntil - now` (negative, so 1 ms) even when nothing is pending, and that check schedules
+ * the next one (tulios/kafkajs#1556 and #1704; the fixes were never merged; Node 24 prints a
+ * TimeoutNegativeWarning for it). Every idle producer, consumer and admin burned ~60 ms of CPU per
+ * second on it (BENCHMARKS.md, "Event plane"). With nothing pending and no throttle there is nothing
+ * to check: a request that gets queued schedules its own check, and a completed request checks the
+ * queue. Exported for its unit test.
+ */
+export const kafkajsRequestQueue = createRequire(import.meta.url)(
+  "kafkajs/src/network/requestQueue/index.js",
+) as { prototype: { scheduleCheckPendingRequests(this: RequestQueueState): void } };
+interface RequestQueueState {
+  pending: unknown[];
+  throttledUntil: number;
+}
+const originalScheduleCheck = kafkajsRequestQueue.prototype.scheduleCheckPendingRequests;
+if (!(originalScheduleCheck as { eventloomPatched?: boolean }).eventloomPatched) {
+  const patched = function scheduleCheckPendingRequests(this: RequestQueueState): void {
+    if (this.pending.length === 0 && this.throttledUntil <= Date.now()) return;
+    originalScheduleCheck.call(this);
+  };
+  (patched as { eventloomPatched?: boolean }).eventloomPatched = true;
+  kafkajsRequestQueue.prototype.scheduleCheckPendingRequests = patched;
+}
 
 export interface KafkaConfig {
   /** Bootstrap brokers, e.g. `["127.0.0.1:19092"]`. */
@@ -128,15 +166,25 @@ function leaderNotYetElected(err: unknown): boolean {
 
 function toHeaders(headers: RecordHeaders | undefined): IHeaders | undefined {
   if (!headers) return undefined;
-  const out: IHeaders = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = v;
-  return out;
+  // Hot path (every record written): plain loops, and no copy when no value is undefined.
+  for (const k in headers) {
+    if (headers[k] === undefined) {
+      const out: IHeaders = {};
+      for (const key in headers) {
+        const v = headers[key];
+        if (v !== undefined) out[key] = v;
+      }
+      return out;
+    }
+  }
+  return headers as IHeaders;
 }
 
 function fromHeaders(headers: IHeaders | undefined): Record<string, Buffer | undefined> {
   const out: Record<string, Buffer | undefined> = {};
   if (!headers) return out;
-  for (const [k, v] of Object.entries(headers)) {
+  for (const k in headers) {
+    const v = headers[k];
     // Kafka allows repeated header keys; CloudEvents does not, the last one wins.
     const one = Array.isArray(v) ? v[v.length - 1] : v;
     out[k] = one === undefined ? undefined : Buffer.isBuffer(one) ? one : Buffer.from(one);
@@ -188,14 +236,32 @@ export class KafkaClient {
     return new KafkaAdmin(this.kafka.admin());
   }
 
-  producer(opts: { idempotent?: boolean } = {}): KafkaProducer {
+  /**
+   * A producer (acks=all). Records written to one topic in the same event-loop turn go out in one
+   * request (see coalesce.ts); `coalesce: false` sends each `send` call on its own.
+   */
+  producer(opts: { idempotent?: boolean; coalesce?: boolean } = {}): KafkaProducer {
+    // The partitioner is kafkajs's default (Java-compatible murmur2 on the key, round robin without
+    // one); the wrapper only records its choice so a coalesced request can give each caller its offset.
+    const chosen = new WeakMap<object, number>();
+    const createPartitioner: ICustomPartitioner = () => {
+      const partition = Partitioners.DefaultPartitioner();
+      return (args) => {
+        const p = partition(args);
+        chosen.set(args.message, p);
+        return p;
+      };
+    };
     return new KafkaProducer(
       this.kafka.producer({
         idempotent: opts.idempotent ?? false,
         allowAutoTopicCreation: false,
         // Idempotent producers must keep one request in flight per connection in kafkajs.
         maxInFlightRequests: opts.idempotent ? 1 : 5,
+        createPartitioner,
       }),
+      chosen,
+      opts.coalesce ?? true,
     );
   }
 
@@ -459,7 +525,30 @@ export class KafkaAdmin {
 }
 
 export class KafkaProducer {
-  constructor(private readonly producer: Producer) {}
+  private readonly coalescer: SendCoalescer<Message>;
+
+  constructor(
+    private readonly producer: Producer,
+    chosenPartitions: WeakMap<object, number>,
+    private readonly coalesce = true,
+  ) {
+    this.coalescer = new SendCoalescer<Message>({
+      partitionOf: (m) => chosenPartitions.get(m),
+      write: async (topic, messages) => {
+        try {
+          const res = await this.producer.send({
+            topic,
+            acks: -1,
+            compression: CompressionTypes.None,
+            messages,
+          });
+          return res.map((m) => ({ partition: m.partition, baseOffset: m.baseOffset ?? "0" }));
+        } catch (err) {
+          throw classifyKafkaError(err, `write ${messages.length} record(s) to ${topic}`);
+        }
+      },
+    });
+  }
 
   async connect(): Promise<void> {
     try {
@@ -473,27 +562,31 @@ export class KafkaProducer {
     await this.producer.disconnect();
   }
 
-  /** Writes records with acks=all; resolves only once every in-sync replica has them. */
+  /** Requests written so far (coalesced sends count once). */
+  get requests(): number {
+    return this.coalescer.requests;
+  }
+
+  /**
+   * Writes records with acks=all; resolves only once every in-sync replica has them, with the
+   * partition and offset of the first of these records on each partition they went to.
+   */
   async send(topic: string, records: OutgoingRecord[]): Promise<SentRecordMetadata[]> {
-    try {
-      const res = await this.producer.send({
-        topic,
-        acks: -1,
-        compression: CompressionTypes.None,
-        messages: records.map((r) => {
-          const headers = toHeaders(r.headers);
-          return {
-            key: r.key ?? null,
-            value: r.value,
-            ...(headers ? { headers } : {}),
-            ...(r.partition !== undefined ? { partition: r.partition } : {}),
-          };
-        }),
-      });
-      return res.map((m) => ({ topic: m.topicName, partition: m.partition, offset: m.baseOffset ?? "" }));
-    } catch (err) {
-      throw classifyKafkaError(err, `write ${records.length} record(s) to ${topic}`);
+    const messages: Message[] = new Array<Message>(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i] as OutgoingRecord;
+      const m: Message = { key: r.key ?? null, value: r.value };
+      const headers = toHeaders(r.headers);
+      if (headers) m.headers = headers;
+      if (r.partition !== undefined) m.partition = r.partition;
+      messages[i] = m;
     }
+    if (!this.coalesce) {
+      const sent = this.coalescer.send(topic, messages);
+      this.coalescer.flush(topic);
+      return sent;
+    }
+    return this.coalescer.send(topic, messages);
   }
 }
 

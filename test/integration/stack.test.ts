@@ -111,7 +111,11 @@ describe("the local stack", () => {
       await admin.createTopics([
         { name: topic, partitions: 2, replicationFactor: 1, configs: { "retention.ms": "3600000" } },
       ]);
-      const [described] = await admin.describeTopics([topic]);
+      // The broker's metadata can lag a create by a moment under load: poll, bounded.
+      const described = await eventually(
+        "the new topic to be described",
+        async () => (await admin.describeTopics([topic]))[0],
+      );
       expect(described).toEqual({ name: topic, partitions: 2, replicationFactor: 1 });
       expect(await admin.topicConfigs(topic, ["retention.ms"])).toEqual({ "retention.ms": "3600000" });
 
@@ -135,6 +139,47 @@ describe("the local stack", () => {
         expect(record.headers.ce_id?.toString()).toBe("1");
       } finally {
         await consumer.close();
+      }
+    });
+
+    it("coalesces concurrent sends into one request and tells each caller where its record landed", async () => {
+      const many = uniqueName("stack-coalesce");
+      await admin.createTopics([{ name: many, partitions: 3, replicationFactor: 1 }]);
+      await eventually("the new topic to be described", async () => (await admin.describeTopics([many]))[0]);
+      const producer = client.producer();
+      await producer.connect();
+      try {
+        // 200 single-record sends in one turn, keyed and unkeyed: one request, 200 exact positions.
+        const sends = Array.from({ length: 200 }, (_, i) =>
+          producer.send(many, [{ key: i % 2 === 0 ? `k-${i}` : null, value: `v-${i}` }]),
+        );
+        const answers = await Promise.all(sends);
+        expect(producer.requests).toBe(1);
+        const where = new Map<string, string>();
+        answers.forEach((sent, i) => {
+          expect(sent).toHaveLength(1);
+          where.set(`${sent[0]?.partition}/${sent[0]?.offset}`, `v-${i}`);
+        });
+        expect(where.size).toBe(200); // no two callers were given the same position
+
+        const consumer = client.consumer({ groupId: uniqueName("stack-coalesce-group") });
+        await consumer.connect();
+        await consumer.subscribe([many]);
+        const received: IncomingRecord[] = [];
+        await consumer.runEach(async (r) => {
+          received.push(r);
+        });
+        try {
+          await eventually("all 200 records to be consumed", async () =>
+            received.length >= 200 ? true : undefined,
+          );
+          for (const r of received) expect(where.get(`${r.partition}/${r.offset}`)).toBe(r.value?.toString());
+        } finally {
+          await consumer.close();
+        }
+      } finally {
+        await producer.close();
+        await admin.deleteTopics([many]).catch(() => undefined);
       }
     });
   });
