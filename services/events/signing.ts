@@ -8,7 +8,13 @@
  */
 import { sign as ed25519Sign, verify as ed25519Verify } from "node:crypto";
 import { decodeRecord, type ContentMode, type KafkaRecord } from "./binding.ts";
-import { type CloudEvent, type CloudEventError, cloudEventProblem, describeEvent } from "./cloudevent.ts";
+import {
+  type CloudEvent,
+  type CloudEventError,
+  cloudEventProblem,
+  describeEvent,
+  markValid,
+} from "./cloudevent.ts";
 import { decodeEnvelope, DsseFormatError, encodeEnvelope, pae, PAYLOAD_TYPE } from "./dsse.ts";
 import type { SigningKey } from "./keys.ts";
 import {
@@ -108,7 +114,8 @@ export class Signer {
     }
     if (extensions.length > 0) signed[SIGNED_EXTENSIONS_ATTRIBUTE] = extensions.join(",");
     signed[DSSE_ATTRIBUTE] = encodeEnvelope({ payloadType: PAYLOAD_TYPE, payload: digest, signatures });
-    return { ...event, extensions: signed };
+    // Valid: a validated event plus two extensions with valid names and string values.
+    return markValid({ ...event, extensions: signed });
   }
 }
 
