@@ -74,25 +74,8 @@ const autocannon = createRequire(import.meta.url)("autocannon") as (
   opts: Record<string, unknown>,
 ) => AutocannonInstance;
 
-/**
- * BENCH_KAFKAJS_IDLE_FIX=1: run the gateways (and this process) with the fix for kafkajs 2.2.4's 1 ms timer
- * loop (tulios/kafkajs#1556, #1704: RequestQueue.scheduleCheckPendingRequests re-arms a setTimeout with a
- * negative delay, clamped to 1 ms, forever once a request completed). Not used by default: it measures what
- * the fix recommended in BENCHMARKS.md would change. Preloaded as a data: URL so no file is added.
- */
-const KAFKAJS_IDLE_FIX = `
-import { createRequire } from "node:module";
-const RequestQueue = createRequire(process.cwd() + "/package.json")("kafkajs/src/network/requestQueue/index.js");
-const original = RequestQueue.prototype.scheduleCheckPendingRequests;
-RequestQueue.prototype.scheduleCheckPendingRequests = function () {
-  if (this.pending.length === 0 && this.throttledUntil <= Date.now()) return;
-  return original.call(this);
-};`;
-const idleFix = process.env.BENCH_KAFKAJS_IDLE_FIX === "1";
-const idleFixImport = idleFix
-  ? ["--import", `data:text/javascript,${encodeURIComponent(KAFKAJS_IDLE_FIX)}`]
-  : [];
-if (idleFix) await import(`data:text/javascript,${encodeURIComponent(KAFKAJS_IDLE_FIX)}`);
+// kafkajs 2.2.4's idle 1 ms timer loop is fixed in services/kafka/client.ts (every process that loads the
+// Kafka module, this one included, runs with the fix); the BENCH_KAFKAJS_IDLE_FIX knob measured it before.
 
 const EVENT_PATH = (ns: string, name: string) => `/namespaces/${ns}/orchestrations/${name}/events`;
 
@@ -582,7 +565,7 @@ async function main(): Promise<void> {
       const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
       const child = spawn(
         process.execPath,
-        [...profile, ...idleFixImport, "--import", "tsx", `${root}/services/gateway/main.ts`],
+        [...profile, "--import", "tsx", `${root}/services/gateway/main.ts`],
         {
           cwd: root,
           env: {
@@ -857,29 +840,25 @@ async function main(): Promise<void> {
     console.log(cannonLine);
     // A run of some phases only gets its own file, so it does not replace a full run's.
     const partial = !phases.includes("at1000") || !phases.includes("steps");
-    const path = writeResult(
-      `${partial ? `ingress-${phases.join("-")}` : "ingress"}${idleFix ? "-kafkajs-idle-fix" : ""}`,
-      {
-        benchmark: "ingress",
-        machine: machine(),
-        loadAverage: { before: loadBefore, after: loadAfter },
-        settings: {
-          repeats,
-          stepSeconds,
-          rates,
-          connections,
-          partitions,
-          gatewayLogLevel: logLevelOfGateway,
-          p99LimitMs: P99_LIMIT_MS,
-          kafkajsIdleFix: idleFix,
-        },
-        summary,
-        line,
-        seedLine,
-        cannonLine,
-        repetitions: reps,
+    const path = writeResult(partial ? `ingress-${phases.join("-")}` : "ingress", {
+      benchmark: "ingress",
+      machine: machine(),
+      loadAverage: { before: loadBefore, after: loadAfter },
+      settings: {
+        repeats,
+        stepSeconds,
+        rates,
+        connections,
+        partitions,
+        gatewayLogLevel: logLevelOfGateway,
+        p99LimitMs: P99_LIMIT_MS,
       },
-    );
+      summary,
+      line,
+      seedLine,
+      cannonLine,
+      repetitions: reps,
+    });
     console.log(`wrote ${path}`);
   } finally {
     await cleanup();
