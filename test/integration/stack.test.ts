@@ -100,6 +100,24 @@ describe("the local stack", () => {
       await admin.close();
     });
 
+    /** Reads `name` from the start with a fresh group until `count` records arrived (bounded). */
+    async function consume(name: string, count: number): Promise<IncomingRecord[]> {
+      const consumer = client.consumer({ groupId: uniqueName(`${name}-group`) });
+      await consumer.connect();
+      await consumer.subscribe([name]);
+      const received: IncomingRecord[] = [];
+      await consumer.runEach(async (r) => {
+        received.push(r);
+      });
+      try {
+        return await eventually(`${count} record(s) to be consumed from ${name}`, async () =>
+          received.length >= count ? received : undefined,
+        );
+      } finally {
+        await consumer.close();
+      }
+    }
+
     it("has one broker at KAFKA_BROKERS", async () => {
       await admin.connect();
       const brokers = await admin.brokers();
@@ -125,21 +143,10 @@ describe("the local stack", () => {
       await producer.close();
       expect(sent?.topic).toBe(topic);
 
-      const consumer = client.consumer({ groupId: uniqueName("stack-test-group") });
-      await consumer.connect();
-      await consumer.subscribe([topic]);
-      const received: IncomingRecord[] = [];
-      await consumer.runEach(async (r) => {
-        received.push(r);
-      });
-      try {
-        const record = await eventually("the record to be consumed", async () => received[0]);
-        expect(record.key?.toString()).toBe("run-1");
-        expect(record.value?.toString()).toBe("hello");
-        expect(record.headers.ce_id?.toString()).toBe("1");
-      } finally {
-        await consumer.close();
-      }
+      const [record] = await consume(topic, 1);
+      expect(record?.key?.toString()).toBe("run-1");
+      expect(record?.value?.toString()).toBe("hello");
+      expect(record?.headers.ce_id?.toString()).toBe("1");
     });
 
     it("coalesces concurrent sends into one request and tells each caller where its record landed", async () => {
@@ -162,21 +169,9 @@ describe("the local stack", () => {
         });
         expect(where.size).toBe(200); // no two callers were given the same position
 
-        const consumer = client.consumer({ groupId: uniqueName("stack-coalesce-group") });
-        await consumer.connect();
-        await consumer.subscribe([many]);
-        const received: IncomingRecord[] = [];
-        await consumer.runEach(async (r) => {
-          received.push(r);
-        });
-        try {
-          await eventually("all 200 records to be consumed", async () =>
-            received.length >= 200 ? true : undefined,
-          );
-          for (const r of received) expect(where.get(`${r.partition}/${r.offset}`)).toBe(r.value?.toString());
-        } finally {
-          await consumer.close();
-        }
+        const received = await consume(many, 200);
+        expect(received).toHaveLength(200);
+        for (const r of received) expect(where.get(`${r.partition}/${r.offset}`)).toBe(r.value?.toString());
       } finally {
         await producer.close();
         await admin.deleteTopics([many]).catch(() => undefined);
