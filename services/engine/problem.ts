@@ -4,9 +4,15 @@
  * whichever process serves the route.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import {
+  PROBLEM_CONTENT_TYPE,
+  problemFrom,
+  problemSchemaBody,
+  validationEntries,
+  type Problem,
+} from "../http/problem.ts";
 
-export const PROBLEM_CONTENT_TYPE = "application/problem+json";
-export const PROBLEM_TYPE_PREFIX = "urn:eventloom:problem:";
+export { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, type Problem } from "../http/problem.ts";
 
 export const RUN_PROBLEMS = {
   "bad-request": { status: 400, title: "Bad request" },
@@ -24,44 +30,10 @@ export const RUN_PROBLEMS = {
 
 export type RunProblemKind = keyof typeof RUN_PROBLEMS;
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  [extension: string]: unknown;
-}
-
 /** Inline (no `$id`, so it can live next to the gateway's own) problem schema for response schemas. */
 export const problemResponseSchema = {
-  type: "object",
-  description: "RFC 9457 problem details (application/problem+json).",
-  required: ["type", "title", "status", "detail", "instance"],
-  properties: {
-    type: { type: "string" },
-    title: { type: "string" },
-    status: { type: "integer" },
-    detail: { type: "string" },
-    instance: { type: "string" },
-    errors: {
-      type: "array",
-      items: {
-        type: "object",
-        additionalProperties: true,
-        properties: {
-          instancePath: { type: "string" },
-          schemaPath: { type: "string" },
-          keyword: { type: "string" },
-          message: { type: "string" },
-          params: { type: "object", additionalProperties: true },
-        },
-      },
-    },
-    runId: { type: "string" },
-    state: { type: "string" },
-  },
-  additionalProperties: true,
+  ...problemSchemaBody,
+  properties: { ...problemSchemaBody.properties, runId: { type: "string" }, state: { type: "string" } },
 } as const;
 
 export function problemResponses(...statuses: number[]): Record<number, typeof problemResponseSchema> {
@@ -74,14 +46,7 @@ export function problemOf(
   instance: string,
   extensions: Record<string, unknown> = {},
 ): Problem {
-  return {
-    type: PROBLEM_TYPE_PREFIX + kind,
-    title: RUN_PROBLEMS[kind].title,
-    status: RUN_PROBLEMS[kind].status,
-    detail,
-    instance,
-    ...extensions,
-  };
+  return problemFrom(RUN_PROBLEMS, kind, detail, instance, extensions);
 }
 
 export function sendProblem(
@@ -103,14 +68,8 @@ export function runApiErrorHandler(
   request: FastifyRequest,
   reply: FastifyReply,
 ): FastifyReply {
-  if (error.validation !== undefined) {
-    const errors = error.validation.map((v) => ({
-      instancePath: `${error.validationContext ?? ""}${v.instancePath}`,
-      schemaPath: v.schemaPath,
-      keyword: v.keyword,
-      message: v.message ?? "",
-      params: v.params as Record<string, unknown>,
-    }));
+  const errors = validationEntries(error);
+  if (errors !== undefined) {
     return sendProblem(reply, request, "bad-request", `The request is invalid: ${error.message}.`, {
       errors,
     });

@@ -5,10 +5,15 @@
  * and {@link problemNotFoundHandler}, so clients parse one shape.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import {
+  PROBLEM_CONTENT_TYPE,
+  problemFrom,
+  problemSchemaBody,
+  validationEntries,
+  type Problem,
+} from "../http/problem.ts";
 
-export const PROBLEM_CONTENT_TYPE = "application/problem+json";
-/** `type` URIs are URNs: stable identifiers, documented in docs/gateway.md, not meant to be dereferenced. */
-export const PROBLEM_TYPE_PREFIX = "urn:eventloom:problem:";
+export { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, type Problem } from "../http/problem.ts";
 
 /** The problem types the gateway uses, with their status and title. */
 export const PROBLEMS = {
@@ -68,46 +73,8 @@ export class ProblemError extends Error {
   }
 }
 
-/** The problem document. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  [extension: string]: unknown;
-}
-
 /** JSON Schema of a problem document, used as the response schema of every 4xx/5xx. */
-export const problemSchema = {
-  $id: "Problem",
-  type: "object",
-  description: "RFC 9457 problem details (application/problem+json).",
-  required: ["type", "title", "status", "detail", "instance"],
-  properties: {
-    type: { type: "string", description: "URN naming the problem type; see docs/gateway.md." },
-    title: { type: "string" },
-    status: { type: "integer" },
-    detail: { type: "string", description: "What happened, to what, and what to do next." },
-    instance: { type: "string", description: "The request path this problem occurred on." },
-    errors: {
-      type: "array",
-      description: "Individual violations (schema errors, invalid parameters).",
-      items: {
-        type: "object",
-        additionalProperties: true,
-        properties: {
-          instancePath: { type: "string" },
-          schemaPath: { type: "string" },
-          keyword: { type: "string" },
-          message: { type: "string" },
-          params: { type: "object", additionalProperties: true },
-        },
-      },
-    },
-  },
-  additionalProperties: true,
-} as const;
+export const problemSchema = { $id: "Problem", ...problemSchemaBody } as const;
 
 /** Response schemas for the error statuses a route can answer with. */
 export function problemResponses(...statuses: number[]): Record<number, { $ref: string }> {
@@ -120,14 +87,7 @@ export function problemOf(
   instance: string,
   extensions: ProblemExtensions = {},
 ): Problem {
-  return {
-    type: PROBLEM_TYPE_PREFIX + kind,
-    title: PROBLEMS[kind].title,
-    status: PROBLEMS[kind].status,
-    detail,
-    instance,
-    ...extensions,
-  };
+  return problemFrom(PROBLEMS, kind, detail, instance, extensions);
 }
 
 /** Path (and query) of the request: the `instance` of its problems. */
@@ -169,15 +129,9 @@ export function problemErrorHandler(
       error.retryAfterSeconds,
     );
   }
-  const fe = error as FastifyError & { validation?: unknown[]; validationContext?: string };
-  if (fe.validation !== undefined) {
-    const errors = (fe.validation as Array<Record<string, unknown>>).map((v) => ({
-      instancePath: `${fe.validationContext ?? ""}${String(v.instancePath ?? "")}`,
-      schemaPath: String(v.schemaPath ?? ""),
-      keyword: String(v.keyword ?? ""),
-      message: String(v.message ?? ""),
-      params: (v.params as Record<string, unknown> | undefined) ?? {},
-    }));
+  const fe = error as FastifyError;
+  const errors = validationEntries(fe);
+  if (errors !== undefined) {
     return sendProblem(
       reply,
       problemOf("bad-request", `The request is invalid: ${fe.message}.`, instance, { errors }),
