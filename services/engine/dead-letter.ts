@@ -6,19 +6,10 @@
  * the record value itself.
  */
 import type { OutgoingRecord } from "../kafka/client.ts";
+import { DEAD_LETTER_HEADERS } from "../sdk/delivery.ts";
 
-export const DLT_HEADERS = {
-  errorMessage: "eventloom-dlt-error-message",
-  errorType: "eventloom-dlt-error-type",
-  retryCount: "eventloom-dlt-retry-count",
-  failedAttempts: "eventloom-dlt-failed-attempts",
-  firstFailureTimestamp: "eventloom-dlt-first-failure-timestamp",
-  lastFailureTimestamp: "eventloom-dlt-last-failure-timestamp",
-  originalTopic: "eventloom-dlt-original-topic",
-  originalPartition: "eventloom-dlt-original-partition",
-  originalOffset: "eventloom-dlt-original-offset",
-  consumerGroup: "eventloom-dlt-consumer-group",
-} as const;
+/** The envelope's header names: the worker SDK's, so the gateway's dead-letter API reads both alike. */
+export const DLT_HEADERS = DEAD_LETTER_HEADERS;
 
 export interface DeadLetterInfo {
   errorType: string;
