@@ -381,8 +381,8 @@ class Draft {
     readonly now: number,
     fresh = false,
   ) {
-    this.s = fresh ? state : structuredClone(state);
-    this.specs = new Map(this.s.spec.steps.map((s) => [s.name, s]));
+    this.s = fresh ? state : copyForChange(state);
+    this.specs = specsByName(this.s.spec);
   }
 
   step(name: string): StepRun {
@@ -404,6 +404,28 @@ class Draft {
     }
     return { state: this.s, changed: this.changed, effects: this.effects };
   }
+}
+
+const specsCache = new WeakMap<OrchestrationSpec, Map<string, Step>>();
+
+function specsByName(spec: OrchestrationSpec): Map<string, Step> {
+  let map = specsCache.get(spec);
+  if (!map) specsCache.set(spec, (map = new Map(spec.steps.map((s) => [s.name, s]))));
+  return map;
+}
+
+/**
+ * A copy of `state` that the machine may mutate without touching `state`: the run, its steps, their attempt
+ * records and its requests are copied (the only things the machine changes in place); what never changes
+ * after the start (spec, input, trace, outputs, errors, observed events) is shared. States are values: no
+ * code mutates a state it did not get from this copy.
+ */
+function copyForChange(state: RunState): RunState {
+  return {
+    ...state,
+    steps: state.steps.map((step) => ({ ...step, attempts: step.attempts.map((a) => ({ ...a })) })),
+    requests: state.requests.map((r) => ({ ...r })),
+  };
 }
 
 function unchanged(state: RunState): Transition {
