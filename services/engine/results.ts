@@ -9,6 +9,8 @@
  */
 import { stepSource } from "../../operator/builders/keys.ts";
 import type { SigningPolicy } from "../../operator/crds/types.ts";
+import { decodeRecord } from "../events/binding.ts";
+import type { DecodeResult } from "../events/binding.ts";
 import type { CloudEvent } from "../events/cloudevent.ts";
 import { Verifier } from "../events/signing.ts";
 import type { VerificationFailureReason } from "../events/signing.ts";
@@ -59,17 +61,38 @@ function refuse(
   };
 }
 
-/** Verifies a forwarded result record and reads it, or says why it is refused. */
-export function classifyResult(record: ForwardedRecord, ctx: ResultContext): ResultClassification {
-  const verifier = new Verifier(ctx.trust, {
-    policy: ctx.policy,
-    requiredExtensions: ctx.policy === "required" ? RESULT_SIGNED_EXTENSIONS : [],
-  });
-  const verified = verifier.verifyRecord(record);
+const verifiers = new WeakMap<TrustStore, Map<SigningPolicy, Verifier>>();
+
+/** The results verifier for a trust store and policy, built once per (trust store, policy). */
+export function resultVerifier(trust: TrustStore, policy: SigningPolicy): Verifier {
+  let byPolicy = verifiers.get(trust);
+  if (!byPolicy) verifiers.set(trust, (byPolicy = new Map()));
+  let verifier = byPolicy.get(policy);
+  if (!verifier) {
+    verifier = new Verifier(trust, {
+      policy,
+      requiredExtensions: policy === "required" ? RESULT_SIGNED_EXTENSIONS : [],
+    });
+    byPolicy.set(policy, verifier);
+  }
+  return verifier;
+}
+
+/**
+ * Verifies a forwarded result record and reads it, or says why it is refused. `decoded` is the record's
+ * `decodeRecord` answer when the caller has it already (so the record is not decoded twice).
+ */
+export function classifyResult(
+  record: ForwardedRecord,
+  ctx: ResultContext,
+  decoded: DecodeResult = decodeRecord(record),
+): ResultClassification {
+  if (!decoded.ok) return refuse("SignatureError", decoded.error.message, "invalid-event");
+  const verified = resultVerifier(ctx.trust, ctx.policy).verify(decoded.event);
   if (!verified.ok) {
     return refuse("SignatureError", verified.message, verified.reason);
   }
-  const event = verified.event;
+  const event = decoded.event;
   const ext = event.extensions;
   const step = Object.hasOwn(ext, "step") ? ext.step : undefined;
   if (step === undefined || step === "") {
