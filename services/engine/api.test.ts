@@ -6,7 +6,7 @@ import type { Orchestration } from "../../operator/crds/types.ts";
 import { TrustStore } from "../events/trust-store.ts";
 import type { IncomingRecord, OutgoingRecord } from "../kafka/client.ts";
 import type { OrchestrationEntry } from "../runtime/registry.ts";
-import { idempotentRunId, runApi } from "./api.ts";
+import { coalescingWriter, idempotentRunId, runApi } from "./api.ts";
 import type { RunReader } from "./api.ts";
 import { decodeInbox } from "./inbox.ts";
 import { startRun } from "./machine.ts";
@@ -63,7 +63,7 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function build(opts: { fail?: boolean } = {}) {
+async function build(opts: { fail?: boolean; slow?: boolean } = {}) {
   const written: Array<{ topic: string; records: OutgoingRecord[] }> = [];
   const runs = new FakeRuns();
   const entries = new Map(
@@ -76,6 +76,8 @@ async function build(opts: { fail?: boolean } = {}) {
     send: async (topic, records) => {
       if (opts.fail) throw new Error("broker down");
       written.push({ topic, records });
+      // A produce request takes a while (a broker round trip): requests arriving meanwhile queue up.
+      if (opts.slow) await new Promise((r) => setTimeout(r, 5));
     },
     now: () => Date.UTC(2025, 5, 18),
   });
@@ -313,5 +315,51 @@ describe("the run API", () => {
     const bad = await app.inject({ method: "GET", url: "/namespaces/acme/runs?state=Sideways" });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ type: "urn:eventloom:problem:bad-request" });
+  });
+});
+
+describe("the coalescing inbox writer", () => {
+  const rec = (key: string): OutgoingRecord => ({ key, value: Buffer.from(key) });
+
+  it("writes records that arrive while a write is in flight together, after it, each caller told by its own write", async () => {
+    const sends: string[][] = [];
+    let release: (() => void) | undefined;
+    const write = coalescingWriter(async (_topic, records) => {
+      sends.push(records.map((r) => String(r.key)));
+      if (sends.length === 1) await new Promise<void>((r) => (release = r));
+    });
+    const first = write("inbox", rec("a"));
+    const rest = ["b", "c", "d"].map((k) => write("inbox", rec(k)));
+    expect(sends).toEqual([["a"]]);
+    release?.();
+    await Promise.all([first, ...rest]);
+    expect(sends).toEqual([["a"], ["b", "c", "d"]]);
+  });
+
+  it("fails every caller whose record was in a failed write, and goes on with the next ones", async () => {
+    let calls = 0;
+    const write = coalescingWriter(async () => {
+      calls++;
+      if (calls === 1) throw new Error("broker down");
+    });
+    const results = await Promise.allSettled([write("inbox", rec("a")), write("inbox", rec("b"))]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled"]);
+    await expect(write("inbox", rec("c"))).resolves.toBeUndefined();
+  });
+});
+
+describe("the run API under concurrent starts", () => {
+  it("answers each 202 and writes every start request, fewer produce requests than runs", async () => {
+    const { app, written } = await build({ slow: true });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        app.inject({ method: "POST", url: START, payload: { tenantId: `t${i}`, realmName: "r" } }),
+      ),
+    );
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(20).fill(202));
+    const records = written.flatMap((w) => w.records);
+    const runIds = new Set(records.map((r) => decodeInbox(asIncoming(r)).runId));
+    expect(runIds).toEqual(new Set(answers.map((a) => (a.json() as { runId: string }).runId)));
+    expect(written.length).toBeLessThan(20);
   });
 });

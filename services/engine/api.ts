@@ -21,7 +21,7 @@ import type { OrchestrationEntry } from "../runtime/registry.ts";
 import type { OutgoingRecord } from "../kafka/client.ts";
 import type { TopicNamingOptions } from "../events/topics.ts";
 import { inputHash } from "./input-hash.ts";
-import { RUN_STATUSES, isTerminal } from "./model.ts";
+import { RUN_STATUSES, STATE_SCHEMA, isTerminal } from "./model.ts";
 import type { RunState, RunStatus } from "./model.ts";
 import { runRequestRecord, startRecord } from "./inbox.ts";
 import { engineInboxTopic } from "./topics.ts";
@@ -309,9 +309,89 @@ export function idempotentRunId(namespace: string, orchestration: string, key: s
 // Plugin
 // ---------------------------------------------------------------------------
 
+/** What this process remembers of a run it accepted, until the view has it: enough to answer `Pending`. */
 interface Accepted {
-  state: RunState;
+  request: Omit<
+    RunState,
+    | "schema"
+    | "mode"
+    | "status"
+    | "createdAt"
+    | "updatedAt"
+    | "steps"
+    | "completions"
+    | "requests"
+    | "version"
+  >;
+  at: number;
   expires: number;
+}
+
+function pendingState({ request, at }: Accepted): RunState {
+  return {
+    schema: STATE_SCHEMA,
+    ...request,
+    mode: "orchestrated",
+    status: "Pending",
+    createdAt: at,
+    updatedAt: at,
+    steps: request.spec.steps.map((s) => ({
+      name: s.name,
+      status: "Pending",
+      action: "do",
+      attempt: 0,
+      attempts: [],
+    })),
+    completions: 0,
+    requests: [],
+    version: 0,
+  };
+}
+
+/** Most records one coalesced inbox write carries. */
+const MAX_COALESCED = 500;
+
+/**
+ * Writes inbox records for concurrent requests together: while one write is in flight, the records of the
+ * requests that arrive meanwhile wait and then go in one produce request (acks=all). Each caller's promise
+ * settles with the write that carried its record, so a 202 still means "in Kafka". At low load nothing
+ * waits: a write starts as soon as the previous one is done.
+ */
+export function coalescingWriter(
+  send: (topic: string, records: OutgoingRecord[]) => Promise<unknown>,
+): (topic: string, record: OutgoingRecord) => Promise<void> {
+  type Waiting = { record: OutgoingRecord; resolve: () => void; reject: (err: unknown) => void };
+  const queues = new Map<string, Waiting[]>();
+  const busy = new Set<string>();
+  const drain = (topic: string): void => {
+    const queue = queues.get(topic);
+    if (busy.has(topic) || !queue || queue.length === 0) return;
+    const batch = queue.splice(0, MAX_COALESCED);
+    busy.add(topic);
+    void send(
+      topic,
+      batch.map((w) => w.record),
+    )
+      .then(
+        () => {
+          for (const w of batch) w.resolve();
+        },
+        (err: unknown) => {
+          for (const w of batch) w.reject(err);
+        },
+      )
+      .finally(() => {
+        busy.delete(topic);
+        drain(topic);
+      });
+  };
+  return (topic, record) =>
+    new Promise<void>((resolve, reject) => {
+      let queue = queues.get(topic);
+      if (!queue) queues.set(topic, (queue = []));
+      queue.push({ record, resolve, reject });
+      drain(topic);
+    });
 }
 
 type NsParams = { namespace: string };
@@ -331,6 +411,14 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
   const ajv = new Ajv({ allErrors: true, strict: false });
   const validators = new Map<string, { generation: number; validate: ValidateFunction }>();
   const accepted = new Map<string, Accepted>();
+  const write = coalescingWriter(opts.send);
+  /** Forgets, oldest first, what the view has by now or what expired (a Map keeps insertion order). */
+  const evictAccepted = (at: number): void => {
+    for (const [runId, entry] of accepted) {
+      if (entry.expires > at && !opts.runs.get(runId) && accepted.size <= 10_000) return;
+      accepted.delete(runId);
+    }
+  };
 
   app.setErrorHandler(runApiErrorHandler);
 
@@ -342,7 +430,7 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
       return known;
     }
     const mine = accepted.get(runId);
-    if (mine && mine.expires > now()) return mine.state;
+    if (mine && mine.expires > now()) return pendingState(mine);
     accepted.delete(runId);
     return undefined;
   };
@@ -363,7 +451,7 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
     record: OutgoingRecord,
   ): Promise<boolean> => {
     try {
-      await opts.send(inboxTopic, [record]);
+      await write(inboxTopic, record);
       return true;
     } catch (err) {
       request.log.warn({ err }, "could not write to the engine inbox");
@@ -487,26 +575,8 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
       span.end();
       if (!written) return reply;
       const at = now();
-      const pending: RunState = {
-        schema: 1,
-        ...request0,
-        mode: "orchestrated",
-        status: "Pending",
-        createdAt: at,
-        updatedAt: at,
-        steps: spec.steps.map((s) => ({
-          name: s.name,
-          status: "Pending",
-          action: "do",
-          attempt: 0,
-          attempts: [],
-        })),
-        completions: 0,
-        requests: [],
-        version: 0,
-      };
-      accepted.set(runId, { state: pending, expires: at + acceptedMemoryMs });
-      if (accepted.size > 10_000) accepted.delete(accepted.keys().next().value as string);
+      evictAccepted(at);
+      accepted.set(runId, { request: request0, at, expires: at + acceptedMemoryMs });
       return reply.code(202).header("location", location).send({
         runId,
         namespace,
