@@ -3,7 +3,14 @@ import type { IncomingRecord, OutgoingRecord } from "../kafka/client.ts";
 import { decodeInbox, forwardRecord, runRequestRecord, startRecord } from "./inbox.ts";
 import { startRun } from "./machine.ts";
 import type { StartRequest } from "./machine.ts";
-import { decodeState, encodeState, encodeTombstone } from "./state-codec.ts";
+import {
+  decodeState,
+  encodeSpec,
+  encodeState,
+  encodeTombstone,
+  specRef,
+  stateVersionOf,
+} from "./state-codec.ts";
 
 const request: StartRequest = {
   runId: "3f6c1f1e-0000-4000-8000-000000000001",
@@ -96,11 +103,46 @@ describe("inbox records", () => {
 });
 
 describe("state records", () => {
-  it("round-trip a run through the state topic", () => {
+  it("round-trip a run through the state topic, its spec by reference", () => {
     const { state } = startRun(request, 1_000, { ready: true });
+    const ref = specRef(state);
+    expect(ref).toMatch(/^shop\/orders\/4\/[A-Za-z0-9_-]{22}$/);
+    const specRecord = encodeSpec(ref, state.spec, 2);
     const record = encodeState(state, 2);
     expect(record.partition).toBe(2);
-    expect(decodeState(consumed(record))).toEqual({ kind: "run", runId: request.runId, state });
+    expect(JSON.parse(String(record.value))).not.toHaveProperty("spec");
+    expect(stateVersionOf(consumed(record))).toBe(state.version);
+    const spec = decodeState(consumed(specRecord));
+    expect(spec).toEqual({ kind: "spec", ref, spec: state.spec });
+    expect(decodeState(consumed(record), (r) => (r === ref ? state.spec : undefined))).toEqual({
+      kind: "run",
+      runId: request.runId,
+      state,
+    });
+  });
+
+  it("hold a run whose spec was not read yet as unresolved", () => {
+    const { state } = startRun(request, 1_000, { ready: true });
+    const decoded = decodeState(consumed(encodeState(state, 0)));
+    expect(decoded).toMatchObject({ kind: "unresolved", runId: request.runId, specRef: specRef(state) });
+  });
+
+  it("give another spec under the same generation another reference", () => {
+    const a = startRun(request, 1_000, { ready: true }).state;
+    const b = startRun({ ...request, spec: { steps: [{ name: "a", type: "com.example.other" }] } }, 1_000, {
+      ready: true,
+    }).state;
+    expect(specRef(a)).not.toBe(specRef(b));
+  });
+
+  it("still read schema 1 records, which carry the whole spec", () => {
+    const { state } = startRun(request, 1_000, { ready: true });
+    const value = Buffer.from(JSON.stringify({ ...state, schema: 1 }));
+    expect(decodeState({ key: Buffer.from(request.runId), value })).toEqual({
+      kind: "run",
+      runId: request.runId,
+      state,
+    });
   });
 
   it("read a tombstone as a forgotten run", () => {

@@ -140,6 +140,7 @@ class Work {
 }
 
 const DEFAULT_PARTITIONS = 6;
+const EMPTY_TRUST = new TrustStore([]);
 
 export class Engine {
   private activeRunsGaugeAt = 0;
@@ -403,7 +404,8 @@ export class Engine {
           return;
         }
         const t = startRun(
-          msg.request,
+          // Every start record carries its own copy of the spec: share the one the view holds.
+          { ...msg.request, spec: this.opts.view.internSpec(msg.request) },
           now,
           this.readiness(msg.request.namespace, msg.request.orchestration, msg.request.spec.signing?.policy),
         );
@@ -468,13 +470,17 @@ export class Engine {
       this.opts.catalog.get(namespace, orchestration)?.orchestration.spec.signing?.policy ??
       "required";
     const classify = () =>
-      classifyResult(record, {
-        runId,
-        namespace,
-        orchestration,
-        policy,
-        trust: this.opts.catalog.get(namespace, orchestration)?.trust ?? new TrustStore([]),
-      });
+      classifyResult(
+        record,
+        {
+          runId,
+          namespace,
+          orchestration,
+          policy,
+          trust: this.opts.catalog.get(namespace, orchestration)?.trust ?? EMPTY_TRUST,
+        },
+        decoded,
+      );
     let verdict = classify();
     if (!verdict.ok && verdict.reason === "unknown-key" && this.opts.catalog.reload) {
       // The Worker may have been bound (and its key trusted) after our last look at the trust ConfigMap.
@@ -730,12 +736,13 @@ export class Engine {
   private async commit(owner: PartitionOwner, work: Work): Promise<void> {
     const producer = this.requireProducer();
     if (work.states.size > 0 || work.tombstones.length > 0) {
-      const records = [
-        ...[...work.states.values()].map((s) => encodeState(s, owner.partition)),
-        ...work.tombstones.map((id) => encodeTombstone(id, owner.partition)),
-      ];
+      // A spec a partition does not hold yet goes first, in the same (ordered) writes as the states naming it.
+      const records = this.opts.view.specRecordsFor(work.states.values(), owner.partition);
+      for (const s of work.states.values()) records.push(encodeState(s, owner.partition));
+      for (const id of work.tombstones) records.push(encodeTombstone(id, owner.partition));
       await sendChunked(producer, this.stateTopic, records);
       this.opts.metrics.stateWrites.inc(work.states.size);
+      this.opts.view.specsWritten(work.states.values(), owner.partition);
       for (const state of work.states.values()) this.opts.view.applyLocal(state, owner.partition);
       for (const id of work.tombstones) this.opts.view.forget(id);
     }
@@ -825,8 +832,12 @@ export class Engine {
     const policy = state.spec.signing?.policy ?? "required";
     const { topic, event } = commandEvent(state, command, this.naming);
     let signed = event;
-    if (entry?.signer) signed = entry.signer.sign(event);
-    else if (policy === "required") {
+    // Under policy `none` nothing is signed, even when a key is there (a Secret left from `required`):
+    // workers would only pay for verifying a signature nobody asked for.
+    if (policy === "none") {
+      // sent unsigned
+    } else if (entry?.signer) signed = entry.signer.sign(event);
+    else {
       this.opts.log.error(
         { runId: state.runId, step: command.step },
         `cannot sign the command for step ${command.step}: the signing key of ${state.namespace}/${state.orchestration} is not loaded; the step's timeout will try again`,

@@ -7,8 +7,11 @@
  */
 import type { Mode, OrchestrationSpec } from "../../operator/crds/types.ts";
 
-/** Version of the state record layout; bump when a change is not backward compatible. */
-export const STATE_SCHEMA = 1;
+/**
+ * Version of the state record layout; bump when a change is not backward compatible. 2: a run record names
+ * its spec by reference (a separate spec record) instead of carrying it; schema 1 records are still read.
+ */
+export const STATE_SCHEMA = 2;
 
 export const RUN_STATUSES = [
   "Pending",

@@ -14,9 +14,16 @@
  * this works even when compaction removed the last records.
  */
 import { randomUUID } from "node:crypto";
-import type { KafkaClient, KafkaConsumer, KafkaProducer } from "../kafka/client.ts";
+import type {
+  IncomingRecord,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  OutgoingRecord,
+} from "../kafka/client.ts";
 import type { Logger } from "../../operator/runtime/log.ts";
-import { decodeState } from "./state-codec.ts";
+import type { OrchestrationSpec } from "../../operator/crds/types.ts";
+import { decodeState, encodeSpec, specRef, stateVersionOf } from "./state-codec.ts";
 import { isTerminal } from "./model.ts";
 import type { RunState, RunStatus } from "./model.ts";
 
@@ -46,6 +53,15 @@ interface Entry {
 
 export class StateView {
   private readonly runs = new Map<string, Entry>();
+  /** Specs read from (or written to) the state topic, by ref; each is shared by every run naming it. */
+  private readonly specs = new Map<string, OrchestrationSpec>();
+  /** The partitions each spec is known to be stored in. */
+  private readonly specPartitions = new Map<string, Set<number>>();
+  /** Runs read before the spec they name (only after compaction moved a rewritten spec record), by ref. */
+  private readonly unresolved = new Map<
+    string,
+    Map<string, { state: Omit<RunState, "spec">; partition: number }>
+  >();
   private readonly fenceWaiters = new Map<string, () => void>();
   private consumer: KafkaConsumer | undefined;
   private producer: KafkaProducer | undefined;
@@ -74,10 +90,9 @@ export class StateView {
     await this.consumer.connect();
     await this.consumer.subscribe([this.opts.topic], true);
     await this.consumer.runBatches(async (records, ctx) => {
-      for (const record of records) {
-        this.apply(record.key, record.value, record.partition);
-        ctx.resolveOffset(record.offset);
-      }
+      for (const record of records) this.apply(record);
+      const last = records[records.length - 1];
+      if (last) ctx.resolveOffset(last.offset);
     });
   }
 
@@ -173,12 +188,61 @@ export class StateView {
     if (!current || current.state.version < state.version) this.runs.set(state.runId, { state, partition });
   }
 
+  /**
+   * The spec object this view holds for `spec`'s content (so that every run of one spec shares one object),
+   * or `spec` itself when the view has none yet. Runs started from the inbox call this: each start record
+   * carries its own copy of the spec.
+   */
+  internSpec(run: Pick<RunState, "namespace" | "orchestration" | "generation" | "spec">): OrchestrationSpec {
+    return this.specs.get(specRef(run)) ?? run.spec;
+  }
+
+  /**
+   * The spec records to write to `partition` before `states`: one for each spec they name that the
+   * partition does not hold yet. Call `specsWritten` once they are acknowledged.
+   */
+  specRecordsFor(states: Iterable<RunState>, partition: number): OutgoingRecord[] {
+    const out: OutgoingRecord[] = [];
+    const added = new Set<string>();
+    for (const state of states) {
+      const ref = specRef(state);
+      if (added.has(ref) || this.specPartitions.get(ref)?.has(partition)) continue;
+      added.add(ref);
+      out.push(encodeSpec(ref, state.spec, partition));
+    }
+    return out;
+  }
+
+  /** Records that the specs of `states` are now stored in `partition` (their spec records were acknowledged). */
+  specsWritten(states: Iterable<RunState>, partition: number): void {
+    for (const state of states) this.addSpec(specRef(state), state.spec, partition);
+  }
+
+  private addSpec(ref: string, spec: OrchestrationSpec, partition: number): void {
+    if (!this.specs.has(ref)) this.specs.set(ref, spec);
+    let parts = this.specPartitions.get(ref);
+    if (!parts) this.specPartitions.set(ref, (parts = new Set()));
+    parts.add(partition);
+    const waiting = this.unresolved.get(ref);
+    if (waiting) {
+      this.unresolved.delete(ref);
+      const shared = this.specs.get(ref) as OrchestrationSpec;
+      for (const [runId, { state, partition: p }] of waiting) this.put(runId, { ...state, spec: shared }, p);
+    }
+  }
+
+  private put(runId: string, state: RunState, partition: number): void {
+    const current = this.runs.get(runId);
+    if (!current || current.state.version < state.version) this.runs.set(runId, { state, partition });
+  }
+
   /** Forgets a run this process has just tombstoned. */
   forget(runId: string): void {
     this.runs.delete(runId);
   }
 
-  private apply(key: Buffer | null, value: Buffer | null, partition: number): void {
+  private apply(record: IncomingRecord): void {
+    const { key, value, partition } = record;
     const text = key?.toString("utf8");
     if (text?.startsWith(FENCE_KEY_PREFIX)) {
       const waiter = this.fenceWaiters.get(text);
@@ -188,18 +252,40 @@ export class StateView {
       }
       return;
     }
-    const decoded = decodeState({ key, value });
-    if (decoded.kind === "invalid") {
-      this.opts.log.warn({ runId: decoded.runId, partition }, decoded.message);
-      return;
+    // This process's own writes (applied by `applyLocal` already) and older duplicates: skip the JSON.
+    const version = stateVersionOf(record);
+    if (version !== undefined && text !== undefined) {
+      const current = this.runs.get(text);
+      if (current && current.state.version >= version) return;
     }
-    if (decoded.kind === "tombstone") {
-      this.runs.delete(decoded.runId);
-      return;
-    }
-    const current = this.runs.get(decoded.runId);
-    if (!current || current.state.version < decoded.state.version) {
-      this.runs.set(decoded.runId, { state: decoded.state, partition });
+    const decoded = decodeState({ key, value }, (ref) => this.specs.get(ref));
+    switch (decoded.kind) {
+      case "invalid":
+        this.opts.log.warn({ runId: decoded.runId, partition }, decoded.message);
+        return;
+      case "tombstone":
+        this.runs.delete(decoded.runId);
+        for (const waiting of this.unresolved.values()) waiting.delete(decoded.runId);
+        return;
+      case "spec":
+        this.addSpec(decoded.ref, decoded.spec, partition);
+        return;
+      case "unresolved": {
+        let waiting = this.unresolved.get(decoded.specRef);
+        if (!waiting) this.unresolved.set(decoded.specRef, (waiting = new Map()));
+        const prior = waiting.get(decoded.runId);
+        if (!prior || prior.state.version < decoded.state.version)
+          waiting.set(decoded.runId, { state: decoded.state, partition });
+        if (waiting.size === 1 && !prior)
+          this.opts.log.warn(
+            { runId: decoded.runId, specRef: decoded.specRef, partition },
+            "run state names a spec not read yet; holding it until the spec record comes",
+          );
+        return;
+      }
+      case "run":
+        this.put(decoded.runId, decoded.state, partition);
+        return;
     }
   }
 }
