@@ -6,7 +6,7 @@ import type { Orchestration } from "../../operator/crds/types.ts";
 import { TrustStore } from "../events/trust-store.ts";
 import type { IncomingRecord, OutgoingRecord } from "../kafka/client.ts";
 import type { OrchestrationEntry } from "../runtime/registry.ts";
-import { coalescingWriter, idempotentRunId, runApi } from "./api.ts";
+import { idempotentRunId, runApi } from "./api.ts";
 import type { RunReader } from "./api.ts";
 import { decodeInbox } from "./inbox.ts";
 import { startRun } from "./machine.ts";
@@ -315,36 +315,6 @@ describe("the run API", () => {
     const bad = await app.inject({ method: "GET", url: "/namespaces/acme/runs?state=Sideways" });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ type: "urn:eventloom:problem:bad-request" });
-  });
-});
-
-describe("the coalescing inbox writer", () => {
-  const rec = (key: string): OutgoingRecord => ({ key, value: Buffer.from(key) });
-
-  it("writes records that arrive while a write is in flight together, after it, each caller told by its own write", async () => {
-    const sends: string[][] = [];
-    let release: (() => void) | undefined;
-    const write = coalescingWriter(async (_topic, records) => {
-      sends.push(records.map((r) => String(r.key)));
-      if (sends.length === 1) await new Promise<void>((r) => (release = r));
-    });
-    const first = write("inbox", rec("a"));
-    const rest = ["b", "c", "d"].map((k) => write("inbox", rec(k)));
-    expect(sends).toEqual([["a"]]);
-    release?.();
-    await Promise.all([first, ...rest]);
-    expect(sends).toEqual([["a"], ["b", "c", "d"]]);
-  });
-
-  it("fails every caller whose record was in a failed write, and goes on with the next ones", async () => {
-    let calls = 0;
-    const write = coalescingWriter(async () => {
-      calls++;
-      if (calls === 1) throw new Error("broker down");
-    });
-    const results = await Promise.allSettled([write("inbox", rec("a")), write("inbox", rec("b"))]);
-    expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled"]);
-    await expect(write("inbox", rec("c"))).resolves.toBeUndefined();
   });
 });
 

@@ -24,6 +24,7 @@ import { inputHash } from "./input-hash.ts";
 import { RUN_STATUSES, STATE_SCHEMA, isTerminal } from "./model.ts";
 import type { RunState, RunStatus } from "./model.ts";
 import { runRequestRecord, startRecord } from "./inbox.ts";
+import { coalescingWriter } from "./coalesce.ts";
 import { engineInboxTopic } from "./topics.ts";
 import { startRunSpan } from "./tracing.ts";
 import { problemResponses, runApiErrorHandler, sendProblem } from "./problem.ts";
@@ -348,52 +349,6 @@ function pendingState({ request, at }: Accepted): RunState {
   };
 }
 
-/** Most records one coalesced inbox write carries. */
-const MAX_COALESCED = 500;
-
-/**
- * Writes inbox records for concurrent requests together: while one write is in flight, the records of the
- * requests that arrive meanwhile wait and then go in one produce request (acks=all). Each caller's promise
- * settles with the write that carried its record, so a 202 still means "in Kafka". At low load nothing
- * waits: a write starts as soon as the previous one is done.
- */
-export function coalescingWriter(
-  send: (topic: string, records: OutgoingRecord[]) => Promise<unknown>,
-): (topic: string, record: OutgoingRecord) => Promise<void> {
-  type Waiting = { record: OutgoingRecord; resolve: () => void; reject: (err: unknown) => void };
-  const queues = new Map<string, Waiting[]>();
-  const busy = new Set<string>();
-  const drain = (topic: string): void => {
-    const queue = queues.get(topic);
-    if (busy.has(topic) || !queue || queue.length === 0) return;
-    const batch = queue.splice(0, MAX_COALESCED);
-    busy.add(topic);
-    void send(
-      topic,
-      batch.map((w) => w.record),
-    )
-      .then(
-        () => {
-          for (const w of batch) w.resolve();
-        },
-        (err: unknown) => {
-          for (const w of batch) w.reject(err);
-        },
-      )
-      .finally(() => {
-        busy.delete(topic);
-        drain(topic);
-      });
-  };
-  return (topic, record) =>
-    new Promise<void>((resolve, reject) => {
-      let queue = queues.get(topic);
-      if (!queue) queues.set(topic, (queue = []));
-      queue.push({ record, resolve, reject });
-      drain(topic);
-    });
-}
-
 type NsParams = { namespace: string };
 type StartParams = { namespace: string; name: string };
 type RunParams = { namespace: string; id: string };
@@ -451,7 +406,7 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
     record: OutgoingRecord,
   ): Promise<boolean> => {
     try {
-      await write(inboxTopic, record);
+      await write(inboxTopic, [record]);
       return true;
     } catch (err) {
       request.log.warn({ err }, "could not write to the engine inbox");

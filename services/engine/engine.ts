@@ -36,6 +36,7 @@ import type {
 import type { Logger } from "../../operator/runtime/log.ts";
 import type { OrchestrationCatalog } from "./catalog.ts";
 import { observeEvent } from "./choreography.ts";
+import { coalescingWriter, recordSize } from "./coalesce.ts";
 import { systemClock } from "./clock.ts";
 import type { Clock } from "./clock.ts";
 import { commandEvent } from "./commands.ts";
@@ -151,6 +152,11 @@ export class Engine {
   private readonly naming: TopicNamingOptions;
   private readonly instanceId: string;
   private producer: KafkaProducer | undefined;
+  /**
+   * State writes and commands go through this: the partitions' batches run concurrently, and their writes
+   * to one topic that meet while a request is in flight share the next request (coalesce.ts).
+   */
+  private readonly write = coalescingWriter((topic, records) => this.requireProducer().send(topic, records));
   private consumer: KafkaConsumer | undefined;
   private router: ResultRouter | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -734,13 +740,13 @@ export class Engine {
   // -------------------------------------------------------------------------
 
   private async commit(owner: PartitionOwner, work: Work): Promise<void> {
-    const producer = this.requireProducer();
+    this.requireProducer(); // throws when the engine is stopped
     if (work.states.size > 0 || work.tombstones.length > 0) {
       // A spec a partition does not hold yet goes first, in the same (ordered) writes as the states naming it.
       const records = this.opts.view.specRecordsFor(work.states.values(), owner.partition);
       for (const s of work.states.values()) records.push(encodeState(s, owner.partition));
       for (const id of work.tombstones) records.push(encodeTombstone(id, owner.partition));
-      await sendChunked(producer, this.stateTopic, records);
+      await sendChunked(this.write, this.stateTopic, records);
       this.opts.metrics.stateWrites.inc(work.states.size);
       this.opts.view.specsWritten(work.states.values(), owner.partition);
       for (const state of work.states.values()) this.opts.view.applyLocal(state, owner.partition);
@@ -871,7 +877,7 @@ export class Engine {
         try {
           await withRetry(
             () =>
-              this.requireProducer().send(
+              this.write(
                 topic,
                 list.map((l) => l.record),
               ),
@@ -922,7 +928,7 @@ export class Engine {
     await Promise.all(
       [...byTopic].map(async ([topic, records]) => {
         try {
-          await withRetry(() => sendChunked(this.requireProducer(), topic, records), 3);
+          await withRetry(() => sendChunked((t, r) => this.requireProducer().send(t, r), topic, records), 3);
         } catch (err) {
           // A dead letter that cannot be written must not stop the partition: the log keeps the record.
           this.opts.log.error({ err, topic, records: records.length }, "could not write dead-letter records");
@@ -1021,27 +1027,25 @@ export class Engine {
 /** Stay well below the broker's default message.max.bytes (1 MiB) per produce request. */
 const MAX_SEND_BYTES = 512 * 1024;
 
-function sizeOf(record: OutgoingRecord): number {
-  let n = 64 + (record.key?.length ?? 0) + (record.value?.length ?? 0);
-  for (const [k, v] of Object.entries(record.headers ?? {})) n += k.length + (v?.length ?? 0);
-  return n;
-}
-
 /** Sends records in order, in as many requests as keep each under MAX_SEND_BYTES. */
-async function sendChunked(producer: KafkaProducer, topic: string, records: OutgoingRecord[]): Promise<void> {
+async function sendChunked(
+  send: (topic: string, records: OutgoingRecord[]) => Promise<unknown>,
+  topic: string,
+  records: OutgoingRecord[],
+): Promise<void> {
   let chunk: OutgoingRecord[] = [];
   let bytes = 0;
   for (const record of records) {
-    const size = sizeOf(record);
+    const size = recordSize(record);
     if (chunk.length > 0 && bytes + size > MAX_SEND_BYTES) {
-      await producer.send(topic, chunk);
+      await send(topic, chunk);
       chunk = [];
       bytes = 0;
     }
     chunk.push(record);
     bytes += size;
   }
-  if (chunk.length > 0) await producer.send(topic, chunk);
+  if (chunk.length > 0) await send(topic, chunk);
 }
 
 /** Not ready while the operator reports the Orchestration's topics missing (TopicsReady=False). */
