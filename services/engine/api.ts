@@ -24,7 +24,7 @@ import { inputHash } from "./input-hash.ts";
 import { RUN_STATUSES, STATE_SCHEMA, isTerminal } from "./model.ts";
 import type { RunState, RunStatus } from "./model.ts";
 import { runRequestRecord, startRecord } from "./inbox.ts";
-import { coalescingWriter } from "./coalesce.ts";
+import { coalescingWriter } from "../runtime/coalesce.ts";
 import { engineInboxTopic } from "./topics.ts";
 import { startRunSpan } from "./tracing.ts";
 import { problemResponses, runApiErrorHandler, sendProblem } from "./problem.ts";

@@ -36,7 +36,7 @@ import type {
 import type { Logger } from "../../operator/runtime/log.ts";
 import type { OrchestrationCatalog } from "./catalog.ts";
 import { observeEvent } from "./choreography.ts";
-import { coalescingWriter, recordSize } from "./coalesce.ts";
+import { coalescingWriter, recordSize } from "../runtime/coalesce.ts";
 import { systemClock } from "./clock.ts";
 import type { Clock } from "./clock.ts";
 import { commandEvent } from "./commands.ts";

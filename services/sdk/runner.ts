@@ -15,6 +15,7 @@ import { Signer, Verifier } from "../events/signing.ts";
 import type { RecordVerificationResult } from "../events/signing.ts";
 import { TrustStore } from "../events/trust-store.ts";
 import { KafkaClient } from "../kafka/client.ts";
+import { coalescingWriter } from "../runtime/coalesce.ts";
 import type {
   BatchContext,
   IncomingRecord,
@@ -242,6 +243,13 @@ export async function runWorker(
   let stopping = false;
 
   const producer: KafkaProducer = client.producer();
+  /**
+   * Results of the commands handled concurrently (the records of one consumer batch, across lanes) that
+   * meet while a results write is in flight go together in the next produce request. Each handler still
+   * waits for its own result's acknowledgement, and a failed write fails (and so retries) exactly the
+   * commands whose results it carried.
+   */
+  const writeResults = coalescingWriter((topic, records) => producer.send(topic, records));
   const admin: KafkaAdmin = client.admin();
   const results = new ResultsLog({
     client,
@@ -266,7 +274,7 @@ export async function runWorker(
       config.resultsTopic,
       event,
       (_span, ctx) =>
-        producer.send(config.resultsTopic, [
+        writeResults(config.resultsTopic, [
           {
             key: message.key,
             value: message.value,

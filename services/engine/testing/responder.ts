@@ -3,7 +3,8 @@
  * module (so engine tests do not depend on the worker SDK). It reads the step
  * topics of an Orchestration, verifies every command (signature, source,
  * destination), deduplicates on (source, id) as real workers must, asks a
- * behaviour what to do, and publishes a result signed with its Worker key.
+ * behaviour what to do, and publishes a result signed with its Worker key (results answered at the same
+ * time share a produce request, as the worker SDK's do).
  * It keeps a ledger of every side effect it applied, for assertions.
  * Not imported by the runtime.
  */
@@ -18,6 +19,7 @@ import { resultsTopic, stepTopic } from "../../events/topics.ts";
 import type { TopicNamingOptions } from "../../events/topics.ts";
 import type { TrustStore } from "../../events/trust-store.ts";
 import type { IncomingRecord, KafkaClient, KafkaConsumer, KafkaProducer } from "../../kafka/client.ts";
+import { coalescingWriter } from "../../runtime/coalesce.ts";
 
 export interface ReceivedCommand {
   id: string;
@@ -64,6 +66,11 @@ export class Responder {
   private readonly seen = new Set<string>();
   private consumer: KafkaConsumer | undefined;
   private producer: KafkaProducer | undefined;
+  /** Like the worker SDK: results answered concurrently share a produce request (runtime/coalesce.ts). */
+  private readonly writeResults = coalescingWriter((topic, records) => {
+    if (!this.producer) throw new Error("responder not started");
+    return this.producer.send(topic, records);
+  });
   private readonly namespace: string;
   private readonly name: string;
   private readonly signer: Signer;
@@ -200,6 +207,6 @@ export class Responder {
     const m = encodeRecord((opts.signer ?? this.signer).sign(event));
     const topic = resultsTopic({ namespace: this.namespace, orchestration: this.name }, this.opts.naming);
     if (!this.producer) throw new Error("responder not started");
-    await this.producer.send(topic, [{ key: m.key, value: m.value, headers: m.headers }]);
+    await this.writeResults(topic, [{ key: m.key, value: m.value, headers: m.headers }]);
   }
 }

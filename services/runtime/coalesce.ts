@@ -6,8 +6,9 @@
  * retry as they did before). At low load nothing waits: a request starts as soon as the previous one for
  * the topic is done. Records of one caller stay together and in order; callers are served in call order.
  *
- * Used by the run API (one record per POST) and the engine (state writes and commands of the partitions'
- * concurrent batches). The Kafka module itself stays the only place that talks to Kafka.
+ * Used by the run API (one record per POST), the engine (state writes and commands of the partitions'
+ * concurrent batches) and the worker SDK (results of the commands of one batch). The Kafka module itself
+ * stays the only place that talks to Kafka.
  */
 import type { OutgoingRecord } from "../kafka/client.ts";
 
