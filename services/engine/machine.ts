@@ -645,8 +645,18 @@ export function transitiveDependents(steps: readonly Step[]): Map<string, string
   return out;
 }
 
-/** Every step `name` depends on, directly or transitively, in spec order. */
+const dependenciesCache = new WeakMap<readonly Step[], Map<string, string[]>>();
+
+/** Every step `name` depends on, directly or transitively, in spec order (cached per spec; do not mutate). */
 export function transitiveDependencies(steps: readonly Step[], name: string): string[] {
+  let bySpec = dependenciesCache.get(steps);
+  if (!bySpec) dependenciesCache.set(steps, (bySpec = new Map()));
+  let deps = bySpec.get(name);
+  if (!deps) bySpec.set(name, (deps = computeDependencies(steps, name)));
+  return deps;
+}
+
+function computeDependencies(steps: readonly Step[], name: string): string[] {
   const byName = new Map(steps.map((s) => [s.name, s]));
   const seen = new Set<string>();
   const walk = (n: string): void => {
