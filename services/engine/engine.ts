@@ -144,7 +144,6 @@ const DEFAULT_PARTITIONS = 6;
 const EMPTY_TRUST = new TrustStore([]);
 
 export class Engine {
-  private activeRunsGaugeAt = 0;
   readonly inboxTopic: string;
   readonly stateTopic: string;
   private readonly owners = new Map<number, PartitionOwner>();
@@ -778,13 +777,8 @@ export class Engine {
     await this.sendDeadLetters(work.deadLetters);
 
     for (const state of work.states.values()) this.schedule(owner, state);
-    // activeRuns() walks every retained run: refresh the gauge at most once a second, not per batch
-    // (measured at 20 ns per run per call: 1 ms per commit with 50,000 runs retained).
-    const now = Date.now();
-    if (now - this.activeRunsGaugeAt >= 1000) {
-      this.activeRunsGaugeAt = now;
-      this.opts.metrics.activeRuns.set(this.opts.view.activeRuns());
-    }
+    // O(1): the view counts its unfinished runs as they change.
+    this.opts.metrics.activeRuns.set(this.opts.view.activeRuns());
   }
 
   private compensationFailed(

@@ -53,6 +53,8 @@ interface Entry {
 
 export class StateView {
   private readonly runs = new Map<string, Entry>();
+  /** Runs in `runs` whose status is not terminal. */
+  private active = 0;
   /** Specs read from (or written to) the state topic, by ref; each is shared by every run naming it. */
   private readonly specs = new Map<string, OrchestrationSpec>();
   /** The partitions each spec is known to be stored in. */
@@ -175,17 +177,29 @@ export class StateView {
     return counts;
   }
 
-  /** Number of runs not yet finished. */
+  /** Number of runs not yet finished (kept up to date as runs change: O(1)). */
   activeRuns(): number {
-    let n = 0;
-    for (const { state } of this.runs.values()) if (!isTerminal(state.status)) n++;
-    return n;
+    return this.active;
+  }
+
+  private setEntry(runId: string, entry: Entry): void {
+    const previous = this.runs.get(runId);
+    if (previous && !isTerminal(previous.state.status)) this.active--;
+    if (!isTerminal(entry.state.status)) this.active++;
+    this.runs.set(runId, entry);
+  }
+
+  private deleteEntry(runId: string): void {
+    const previous = this.runs.get(runId);
+    if (!previous) return;
+    if (!isTerminal(previous.state.status)) this.active--;
+    this.runs.delete(runId);
   }
 
   /** Records a state this process has just written (acknowledged by Kafka) to `partition`. */
   applyLocal(state: RunState, partition: number): void {
     const current = this.runs.get(state.runId);
-    if (!current || current.state.version < state.version) this.runs.set(state.runId, { state, partition });
+    if (!current || current.state.version < state.version) this.setEntry(state.runId, { state, partition });
   }
 
   /**
@@ -233,12 +247,12 @@ export class StateView {
 
   private put(runId: string, state: RunState, partition: number): void {
     const current = this.runs.get(runId);
-    if (!current || current.state.version < state.version) this.runs.set(runId, { state, partition });
+    if (!current || current.state.version < state.version) this.setEntry(runId, { state, partition });
   }
 
   /** Forgets a run this process has just tombstoned. */
   forget(runId: string): void {
-    this.runs.delete(runId);
+    this.deleteEntry(runId);
   }
 
   private apply(record: IncomingRecord): void {
@@ -264,7 +278,7 @@ export class StateView {
         this.opts.log.warn({ runId: decoded.runId, partition }, decoded.message);
         return;
       case "tombstone":
-        this.runs.delete(decoded.runId);
+        this.deleteEntry(decoded.runId);
         for (const waiting of this.unresolved.values()) waiting.delete(decoded.runId);
         return;
       case "spec":
