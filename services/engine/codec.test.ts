@@ -43,7 +43,13 @@ describe("inbox records", () => {
     const record = startRecord(request, "req-1", new Date(0));
     expect(record.key).toBe(request.runId);
     const msg = decodeInbox(consumed(record));
-    expect(msg).toEqual({ kind: "start", runId: request.runId, requestId: "req-1", request });
+    expect(msg).toEqual({
+      kind: "start",
+      runId: request.runId,
+      requestId: "req-1",
+      request,
+      specRef: specRef(request),
+    });
   });
 
   it.each(["cancel", "undo"] as const)("carry a %s request", (kind) => {

@@ -43,17 +43,32 @@ export function commandData(state: RunState, command: Pick<CommandSpec, "step" |
   return Buffer.from(JSON.stringify({ input: state.input ?? null, steps }), "utf8");
 }
 
+const stepTopics = new Map<string, string>();
+
+/** `stepTopic`, remembered (it validates the name each time; the engine asks for it on every command). */
+function cachedStepTopic(
+  namespace: string,
+  orchestration: string,
+  step: string,
+  naming: TopicNamingOptions,
+): string {
+  const key = `${naming.prefix ?? ""}\u0000${namespace}\u0000${orchestration}\u0000${step}`;
+  let topic = stepTopics.get(key);
+  if (topic === undefined) {
+    topic = stepTopic({ namespace, orchestration }, step, naming);
+    if (stepTopics.size >= 10_000) stepTopics.clear();
+    stepTopics.set(key, topic);
+  }
+  return topic;
+}
+
 /** The unsigned command event for `command` of `state`, and the topic it goes to. */
 export function commandEvent(
   state: RunState,
   command: CommandSpec,
   naming: TopicNamingOptions = {},
 ): { topic: string; event: CloudEvent } {
-  const topic = stepTopic(
-    { namespace: state.namespace, orchestration: state.orchestration },
-    command.step,
-    naming,
-  );
+  const topic = cachedStepTopic(state.namespace, state.orchestration, command.step, naming);
   const event: CloudEvent = {
     id: command.commandId,
     source: orchestrationSource(state.namespace, state.orchestration),

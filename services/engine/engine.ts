@@ -410,7 +410,7 @@ export class Engine {
         }
         const t = startRun(
           // Every start record carries its own copy of the spec: share the one the view holds.
-          { ...msg.request, spec: this.opts.view.internSpec(msg.request) },
+          { ...msg.request, spec: this.opts.view.internSpec(msg.request, msg.specRef) },
           now,
           this.readiness(msg.request.namespace, msg.request.orchestration, msg.request.spec.signing?.policy),
         );

@@ -18,6 +18,7 @@ import type { CloudEvent } from "../events/cloudevent.ts";
 import type { IncomingRecord, OutgoingRecord } from "../kafka/client.ts";
 import type { StartRequest } from "./machine.ts";
 import type { RunTrace } from "./model.ts";
+import { specRef } from "./state-codec.ts";
 
 export const START_TYPE = "io.eventloom.engine.run.start";
 export const CANCEL_TYPE = "io.eventloom.engine.run.cancel";
@@ -55,7 +56,14 @@ export interface ForwardedRecord {
 }
 
 export type InboxMessage =
-  | { kind: "start"; runId: string; requestId: string; request: StartRequest }
+  | {
+      kind: "start";
+      runId: string;
+      requestId: string;
+      request: StartRequest;
+      /** `specRef` of the request's spec (state-codec.ts), as the writer computed it. */
+      specRef?: string;
+    }
   | { kind: "cancel" | "undo"; runId: string; requestId: string; namespace: string; orchestration: string }
   | { kind: "forwarded"; runId: string; origin: Origin; record: ForwardedRecord }
   | { kind: "invalid"; runId: string | undefined; message: string };
@@ -69,6 +77,8 @@ interface StartData {
   inputHash: string;
   idempotencyKey?: string;
   trace: RunTrace;
+  /** The spec's reference (state-codec.ts `specRef`): the engine shares the spec it holds under it. */
+  specRef?: string;
 }
 
 function requestEvent(
@@ -109,6 +119,7 @@ export function startRecord(request: StartRequest, requestId: string, now = new 
     inputHash: request.inputHash,
     ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
     trace: request.trace,
+    specRef: specRef(request),
   };
   return toOutgoing(
     requestEvent(START_TYPE, request.runId, requestId, request.namespace, request.orchestration, data, now),
@@ -227,6 +238,7 @@ export function decodeInbox(record: IncomingRecord): InboxMessage {
         ...(d.idempotencyKey !== undefined ? { idempotencyKey: d.idempotencyKey } : {}),
         trace: d.trace,
       },
+      ...(typeof d.specRef === "string" ? { specRef: d.specRef } : {}),
     };
   }
   if (event.type === CANCEL_TYPE || event.type === UNDO_TYPE) {

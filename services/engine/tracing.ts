@@ -8,7 +8,7 @@
  * the run gets a synthesized (unsampled) trace context instead: the run still
  * has a trace id to correlate by, and workers that do trace join that trace.
  */
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { context as otelContext, ROOT_CONTEXT, SpanKind, trace, TraceFlags } from "@opentelemetry/api";
 import type { Attributes, Context, Span } from "@opentelemetry/api";
 import type { CloudEvent } from "../events/cloudevent.ts";
@@ -42,9 +42,19 @@ export function traceOf(ctx: Context): RunTrace | undefined {
   };
 }
 
+/** Random bytes for synthesized trace contexts, drawn from the CSPRNG 24 per trace, a pool at a time. */
+const POOL_TRACES = 256;
+const pool = Buffer.alloc(24 * POOL_TRACES);
+let poolNext = POOL_TRACES;
+
 function synthesizedTrace(): RunTrace {
-  const traceId = randomBytes(16).toString("hex");
-  return { traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-00`, traceId };
+  if (poolNext >= POOL_TRACES) {
+    randomFillSync(pool);
+    poolNext = 0;
+  }
+  const at = 24 * poolNext++;
+  const traceId = pool.toString("hex", at, at + 16);
+  return { traceparent: `00-${traceId}-${pool.toString("hex", at + 16, at + 24)}-00`, traceId };
 }
 
 /**

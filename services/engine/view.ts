@@ -207,7 +207,15 @@ export class StateView {
    * or `spec` itself when the view has none yet. Runs started from the inbox call this: each start record
    * carries its own copy of the spec.
    */
-  internSpec(run: Pick<RunState, "namespace" | "orchestration" | "generation" | "spec">): OrchestrationSpec {
+  internSpec(
+    run: Pick<RunState, "namespace" | "orchestration" | "generation" | "spec">,
+    ref?: string,
+  ): OrchestrationSpec {
+    // The writer of a start record names the spec's ref: no need to hash the spec again.
+    if (ref !== undefined) {
+      const known = this.specs.get(ref);
+      if (known) return known;
+    }
     return this.specs.get(specRef(run)) ?? run.spec;
   }
 
