@@ -112,3 +112,14 @@ describe("observing a choreography", () => {
     expect(s.steps[0]?.error?.type).toBe("io.eventloom.step.failed");
   });
 });
+
+describe("choreography state copies", () => {
+  it("share the spec and leave the input state untouched", () => {
+    const first = observeEvent(undefined, input("e1", undefined, "order.placed"), T0).state;
+    const before = structuredClone(first);
+    const next = observeEvent(first, input("e2", "create-order", "order.created"), T0 + 1).state;
+    expect(next.spec).toBe(first.spec);
+    expect(next.version).toBe(first.version + 1);
+    expect(first).toEqual(before);
+  });
+});

@@ -51,7 +51,9 @@ export function observeEvent(state: RunState | undefined, input: ObservedInput, 
     };
   }
   const s: RunState = state
-    ? structuredClone(state)
+    ? // The spec never changes after the start and is shared (its object keys per-spec caches and the state
+      // record's spec reference): copy the rest.
+      { ...structuredClone({ ...state, spec: undefined }), spec: state.spec }
     : {
         schema: STATE_SCHEMA,
         runId: input.runId,
