@@ -24,7 +24,6 @@ import { inputHash } from "./input-hash.ts";
 import { RUN_STATUSES, STATE_SCHEMA, isTerminal } from "./model.ts";
 import type { RunState, RunStatus } from "./model.ts";
 import { runRequestRecord, startRecord } from "./inbox.ts";
-import { coalescingWriter } from "../runtime/coalesce.ts";
 import { engineInboxTopic } from "./topics.ts";
 import { startRunSpan } from "./tracing.ts";
 import { problemResponses, runApiErrorHandler, sendProblem } from "./problem.ts";
@@ -366,7 +365,7 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
   const ajv = new Ajv({ allErrors: true, strict: false });
   const validators = new Map<string, { generation: number; validate: ValidateFunction }>();
   const accepted = new Map<string, Accepted>();
-  const write = coalescingWriter(opts.send);
+  const write = opts.send;
   /** Forgets, oldest first, what the view has by now or what expired (a Map keeps insertion order). */
   const evictAccepted = (at: number): void => {
     for (const [runId, entry] of accepted) {

@@ -36,7 +36,7 @@ import type {
 import type { Logger } from "../../operator/runtime/log.ts";
 import type { OrchestrationCatalog } from "./catalog.ts";
 import { observeEvent } from "./choreography.ts";
-import { coalescingWriter, recordSize } from "../runtime/coalesce.ts";
+import { recordBytes } from "../kafka/coalesce.ts";
 import { systemClock } from "./clock.ts";
 import type { Clock } from "./clock.ts";
 import { commandEvent } from "./commands.ts";
@@ -152,10 +152,12 @@ export class Engine {
   private readonly instanceId: string;
   private producer: KafkaProducer | undefined;
   /**
-   * State writes and commands go through this: the partitions' batches run concurrently, and their writes
-   * to one topic that meet while a request is in flight share the next request (coalesce.ts).
+   * State writes and commands go through this: the partitions' batches run concurrently, and the Kafka
+   * module puts their writes to one topic that meet while a request is in flight into the next request
+   * (services/kafka/coalesce.ts), in call order.
    */
-  private readonly write = coalescingWriter((topic, records) => this.requireProducer().send(topic, records));
+  private readonly write = (topic: string, records: OutgoingRecord[]) =>
+    this.requireProducer().send(topic, records);
   private consumer: KafkaConsumer | undefined;
   private router: ResultRouter | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -1030,7 +1032,7 @@ async function sendChunked(
   let chunk: OutgoingRecord[] = [];
   let bytes = 0;
   for (const record of records) {
-    const size = recordSize(record);
+    const size = recordBytes([record]);
     if (chunk.length > 0 && bytes + size > MAX_SEND_BYTES) {
       await send(topic, chunk);
       chunk = [];

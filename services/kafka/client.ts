@@ -237,8 +237,9 @@ export class KafkaClient {
   }
 
   /**
-   * A producer (acks=all). Records written to one topic in the same event-loop turn go out in one
-   * request (see coalesce.ts); `coalesce: false` sends each `send` call on its own.
+   * A producer (acks=all). Records written to one topic in the same event-loop turn, or while the
+   * topic's previous request is in flight, go out in one request, in call order (see coalesce.ts);
+   * `coalesce: false` sends each `send` call on its own at once.
    */
   producer(opts: { idempotent?: boolean; coalesce?: boolean } = {}): KafkaProducer {
     // The partitioner is kafkajs's default (Java-compatible murmur2 on the key, round robin without
@@ -530,9 +531,13 @@ export class KafkaProducer {
   constructor(
     private readonly producer: Producer,
     chosenPartitions: WeakMap<object, number>,
-    private readonly coalesce = true,
+    coalesce = true,
   ) {
     this.coalescer = new SendCoalescer<Message>({
+      // Not coalescing: every send is its own request, at once, with no bound on those in flight.
+      ...(coalesce
+        ? {}
+        : { maxInFlight: Number.POSITIVE_INFINITY, schedule: (flush: () => void) => flush() }),
       partitionOf: (m) => chosenPartitions.get(m),
       write: async (topic, messages) => {
         try {
@@ -580,11 +585,6 @@ export class KafkaProducer {
       if (headers) m.headers = headers;
       if (r.partition !== undefined) m.partition = r.partition;
       messages[i] = m;
-    }
-    if (!this.coalesce) {
-      const sent = this.coalescer.send(topic, messages);
-      this.coalescer.flush(topic);
-      return sent;
     }
     return this.coalescer.send(topic, messages);
   }

@@ -1,17 +1,22 @@
 /**
  * Send coalescing for the Kafka module's producer.
  *
- * Callers write one record at a time on the hot paths (the gateway writes one event per HTTP request,
- * workers one result per handled record). One produce request per record makes kafkajs queue requests
- * behind its in-flight limit, and under load the queue grows to seconds (BENCHMARKS.md, "Event
- * plane"). The coalescer gathers the records written to the same topic during one turn of the event
- * loop and writes them with one request; every caller's promise still resolves only once the broker
- * acknowledged that request (acks=all), so "resolved" keeps meaning "durably written".
+ * Callers write one record at a time on the hot paths (the gateway one event per HTTP request, the run
+ * API one start per POST, workers one result per handled command, the engine state and commands per
+ * partition batch). One produce request per record makes kafkajs queue requests behind its in-flight
+ * limit, and under load the queue grows to seconds (BENCHMARKS.md, "Event plane"). The coalescer
+ * gathers the records written to one topic during a turn of the event loop and, while a request to
+ * the topic is in flight (`maxInFlight`, default 1), everything written meanwhile: the next request
+ * carries it all. Batches grow with the load and nothing waits when there is none. Every caller's
+ * promise resolves only once the broker acknowledged the request that carried its records
+ * (acks=all), so "resolved" keeps meaning "durably written". With one request in flight per topic,
+ * records reach the topic in call order; one caller's records stay together and in order.
  *
- * Bounds: a flush carries at most `maxRecords` records and about `maxBytes` bytes (well under the
+ * Bounds: a request carries at most `maxRecords` records and about `maxBytes` bytes (well under the
  * broker's default `max.message.bytes` of 1 MiB, which a partition's batch in one request must fit),
- * and a record bigger than `maxBytes` on its own is written alone, as before. A failed request fails
- * every caller whose records were in it: none of them gets an acknowledgement it was not given.
+ * except that one caller's records always go whole in one request (callers that may exceed it split
+ * their writes). A failed request fails every caller whose records were in it and no other: none of
+ * them gets an acknowledgement it was not given.
  *
  * Offsets: the partitioner records where each record went (`partitionOf`), and the records of one
  * partition are appended in request order from the batch's base offset, so each caller learns the
@@ -48,26 +53,33 @@ export interface CoalescerOptions<M extends CoalescedMessage> {
   maxRecords?: number;
   /** About the most bytes of keys, values and headers in one request (default 512 KiB). */
   maxBytes?: number;
+  /**
+   * Requests in flight per topic (default 1). While they are, later sends wait and go together in
+   * the next request; with 1, records reach a topic in call order even across retries.
+   */
+  maxInFlight?: number;
   /** How a flush is scheduled (default setImmediate: after the I/O callbacks of this loop turn). */
   schedule?: (flush: () => void) => void;
 }
 
 interface Waiter<M> {
   messages: M[];
+  bytes: number;
   resolve(positions: RecordPosition[]): void;
   reject(err: unknown): void;
 }
 
-interface Pending<M> {
-  waiters: Waiter<M>[];
-  records: number;
-  bytes: number;
+interface TopicQueue<M> {
+  waiting: Waiter<M>[];
+  inFlight: number;
+  scheduled: boolean;
 }
 
 export class SendCoalescer<M extends CoalescedMessage> {
-  private readonly pending = new Map<string, Pending<M>>();
+  private readonly topics = new Map<string, TopicQueue<M>>();
   private readonly maxRecords: number;
   private readonly maxBytes: number;
+  private readonly maxInFlight: number;
   private readonly schedule: (flush: () => void) => void;
   /** Requests written (for tests and cost accounting). */
   requests = 0;
@@ -75,49 +87,54 @@ export class SendCoalescer<M extends CoalescedMessage> {
   constructor(private readonly opts: CoalescerOptions<M>) {
     this.maxRecords = opts.maxRecords ?? 1000;
     this.maxBytes = opts.maxBytes ?? 512 * 1024;
+    this.maxInFlight = opts.maxInFlight ?? 1;
     this.schedule = opts.schedule ?? ((flush) => setImmediate(flush));
   }
 
   /** Resolves with the partition and offset of the caller's first record on each partition it used. */
   send(topic: string, messages: M[]): Promise<RecordPosition[]> {
     if (messages.length === 0) return Promise.resolve([]);
-    const bytes = sizeOf(messages);
     return new Promise<RecordPosition[]>((resolve, reject) => {
-      const waiter: Waiter<M> = { messages, resolve, reject };
-      if (bytes >= this.maxBytes || messages.length >= this.maxRecords) {
-        // Too big to share a request: written alone, after what was queued before it.
-        this.flush(topic);
-        void this.write(topic, [waiter]);
-        return;
-      }
-      let batch = this.pending.get(topic);
-      if (
-        batch &&
-        (batch.bytes + bytes > this.maxBytes || batch.records + messages.length > this.maxRecords)
-      ) {
-        this.flush(topic);
-        batch = undefined;
-      }
-      if (!batch) {
-        batch = { waiters: [], records: 0, bytes: 0 };
-        this.pending.set(topic, batch);
-        const scheduled = batch;
+      let queue = this.topics.get(topic);
+      if (!queue) this.topics.set(topic, (queue = { waiting: [], inFlight: 0, scheduled: false }));
+      queue.waiting.push({ messages, bytes: recordBytes(messages), resolve, reject });
+      if (queue.inFlight < this.maxInFlight && !queue.scheduled) {
+        // Gather what else this turn of the event loop writes to the topic, then go.
+        queue.scheduled = true;
+        const q = queue;
         this.schedule(() => {
-          if (this.pending.get(topic) === scheduled) this.flush(topic);
+          q.scheduled = false;
+          this.drain(topic);
         });
       }
-      batch.waiters.push(waiter);
-      batch.records += messages.length;
-      batch.bytes += bytes;
+      // Otherwise a request is in flight: its completion drains the queue.
     });
   }
 
-  /** Writes what is queued for `topic` now. */
-  flush(topic: string): void {
-    const batch = this.pending.get(topic);
-    if (!batch) return;
-    this.pending.delete(topic);
-    void this.write(topic, batch.waiters);
+  /** Writes what is queued for `topic` now, as far as the in-flight bound allows. */
+  drain(topic: string): void {
+    const queue = this.topics.get(topic);
+    if (!queue) return;
+    while (queue.inFlight < this.maxInFlight && queue.waiting.length > 0) {
+      // At least one caller per request (whole, however big), then as many as fit the bounds.
+      let take = 0;
+      let bytes = 0;
+      let records = 0;
+      for (const w of queue.waiting) {
+        if (take > 0 && (bytes + w.bytes > this.maxBytes || records + w.messages.length > this.maxRecords))
+          break;
+        take++;
+        bytes += w.bytes;
+        records += w.messages.length;
+      }
+      const batch = queue.waiting.splice(0, take);
+      queue.inFlight++;
+      void this.write(topic, batch).finally(() => {
+        queue.inFlight--;
+        this.drain(topic);
+      });
+    }
+    if (queue.inFlight === 0 && queue.waiting.length === 0 && !queue.scheduled) this.topics.delete(topic);
   }
 
   private async write(topic: string, waiters: Waiter<M>[]): Promise<void> {
@@ -165,7 +182,8 @@ export class SendCoalescer<M extends CoalescedMessage> {
   }
 }
 
-function sizeOf(messages: CoalescedMessage[]): number {
+/** About the bytes `messages` take in a produce request (keys, values, headers, record framing). */
+export function recordBytes(messages: readonly CoalescedMessage[]): number {
   let bytes = 0;
   for (const m of messages) {
     bytes += 70; // record framing, varints, timestamp delta

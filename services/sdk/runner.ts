@@ -15,13 +15,13 @@ import { Signer, Verifier } from "../events/signing.ts";
 import type { RecordVerificationResult } from "../events/signing.ts";
 import { TrustStore } from "../events/trust-store.ts";
 import { KafkaClient } from "../kafka/client.ts";
-import { coalescingWriter } from "../runtime/coalesce.ts";
 import type {
   BatchContext,
   IncomingRecord,
   KafkaAdmin,
   KafkaConsumer,
   KafkaProducer,
+  OutgoingRecord,
   RecordHeaders,
 } from "../kafka/client.ts";
 import {
@@ -245,11 +245,12 @@ export async function runWorker(
   const producer: KafkaProducer = client.producer();
   /**
    * Results of the commands handled concurrently (the records of one consumer batch, across lanes) that
-   * meet while a results write is in flight go together in the next produce request. Each handler still
+   * meet while a results write is in flight go together in the next produce request (the Kafka module
+   * coalesces writes to one topic: services/kafka/coalesce.ts). Each handler still
    * waits for its own result's acknowledgement, and a failed write fails (and so retries) exactly the
    * commands whose results it carried.
    */
-  const writeResults = coalescingWriter((topic, records) => producer.send(topic, records));
+  const writeResults = (topic: string, records: OutgoingRecord[]) => producer.send(topic, records);
   const admin: KafkaAdmin = client.admin();
   const results = new ResultsLog({
     client,

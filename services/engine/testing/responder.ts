@@ -18,8 +18,13 @@ import { Signer, Verifier } from "../../events/signing.ts";
 import { resultsTopic, stepTopic } from "../../events/topics.ts";
 import type { TopicNamingOptions } from "../../events/topics.ts";
 import type { TrustStore } from "../../events/trust-store.ts";
-import type { IncomingRecord, KafkaClient, KafkaConsumer, KafkaProducer } from "../../kafka/client.ts";
-import { coalescingWriter } from "../../runtime/coalesce.ts";
+import type {
+  IncomingRecord,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  OutgoingRecord,
+} from "../../kafka/client.ts";
 
 export interface ReceivedCommand {
   id: string;
@@ -66,11 +71,11 @@ export class Responder {
   private readonly seen = new Set<string>();
   private consumer: KafkaConsumer | undefined;
   private producer: KafkaProducer | undefined;
-  /** Like the worker SDK: results answered concurrently share a produce request (runtime/coalesce.ts). */
-  private readonly writeResults = coalescingWriter((topic, records) => {
+  /** Like the worker SDK: results answered concurrently share a produce request (kafka/coalesce.ts). */
+  private readonly writeResults = (topic: string, records: OutgoingRecord[]) => {
     if (!this.producer) throw new Error("responder not started");
     return this.producer.send(topic, records);
-  });
+  };
   private readonly namespace: string;
   private readonly name: string;
   private readonly signer: Signer;
