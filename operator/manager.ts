@@ -21,7 +21,8 @@ import type { KubeClient } from "./kube-client/client.ts";
 import { SharedKafkaAdmin } from "./kafka-admin.ts";
 import { OrchestrationReconciler } from "./orchestration-reconciler.ts";
 import { WorkerReconciler } from "./worker-reconciler.ts";
-import { Watcher, objectKey } from "./runtime/informer.ts";
+import { Watcher, objectKey, slimDeployment } from "./runtime/informer.ts";
+import type { CachedDeployment } from "./runtime/informer.ts";
 import { WorkQueue } from "./runtime/queue.ts";
 import { LeaderElector } from "./runtime/leader.ts";
 import { EventRecorder } from "./runtime/events.ts";
@@ -63,7 +64,7 @@ export class Operator {
   private readonly elector: LeaderElector;
   private readonly orchestrations: Watcher<Obj<Orchestration>>;
   private readonly workers: Watcher<Obj<Worker>>;
-  private readonly deployments: Watcher<k8s.V1Deployment>;
+  private readonly deployments: Watcher<CachedDeployment>;
   private readonly secrets: Watcher<k8s.V1Secret>;
   private orchQueue: WorkQueue | undefined;
   private workerQueue: WorkQueue | undefined;
@@ -127,6 +128,7 @@ export class Operator {
       path: scoped("/apis/apps/v1", "deployments"),
       labelSelector: MANAGED_SELECTOR,
       list: () => this.kube.listDeployments(ns, MANAGED_SELECTOR),
+      transform: slimDeployment,
       resyncMs: config.resyncMs * 10,
       onEvent: (_t, d) => this.onOwned(d),
       onError,

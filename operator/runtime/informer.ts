@@ -14,6 +14,7 @@
  * reconciler reads them, and on server-side-applied objects they are often
  * the larger part of the object.
  */
+import type * as k8s from "@kubernetes/client-node";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { KubeClient } from "../kube-client/client.ts";
 import type { WatchEvent } from "../kube-client/watch-lines.ts";
@@ -37,6 +38,8 @@ export interface WatcherOptions<T extends KubernetesObject> {
   /** Mean time between resyncs; each is jittered by ±20 %. */
   resyncMs?: number;
   onEvent: (type: WatchEventType, obj: T) => void;
+  /** What the cache keeps of each object (default `slim`); events carry the same. */
+  transform?: (obj: T) => T;
   onError?: (kind: string, err: unknown, retryInMs: number) => void;
 }
 
@@ -58,6 +61,27 @@ export function slim<T extends KubernetesObject>(obj: T): T {
   return obj;
 }
 
+/**
+ * What the operator keeps of a Deployment it owns: identity, generation,
+ * annotations and owners (metadata), the replica count and the status. The
+ * pod template, the bulk of the object, is only ever written (applied), never
+ * read back from the cache.
+ */
+export type CachedDeployment = Pick<k8s.V1Deployment, "apiVersion" | "kind" | "metadata" | "status"> & {
+  spec?: { replicas?: number };
+};
+
+export function slimDeployment(d: CachedDeployment): CachedDeployment {
+  const { apiVersion, kind, metadata, spec, status } = slim(d);
+  return {
+    ...(apiVersion ? { apiVersion } : {}),
+    ...(kind ? { kind } : {}),
+    ...(metadata ? { metadata } : {}),
+    ...(spec?.replicas !== undefined ? { spec: { replicas: spec.replicas } } : {}),
+    ...(status ? { status } : {}),
+  };
+}
+
 /** Backoff of the n-th consecutive failure: 0.5 s doubling to 30 s. */
 export function backoffMs(failures: number): number {
   return Math.min(30_000, 250 * 2 ** Math.min(Math.max(failures, 1), 7));
@@ -76,7 +100,7 @@ export class Watcher<T extends KubernetesObject> {
   private wake: (() => void) | undefined;
 
   constructor(
-    private readonly client: KubeClient,
+    private readonly client: Pick<KubeClient, "watch">,
     private readonly opts: WatcherOptions<T>,
   ) {}
 
@@ -111,14 +135,16 @@ export class Watcher<T extends KubernetesObject> {
     return this.cache.get(namespace)?.get(name);
   }
 
-  private put(obj: T): T | undefined {
+  /** Caches the object as the transform keeps it; returns what it replaced and what was kept. */
+  private put(incoming: T): { old: T | undefined; kept: T } {
+    const obj = (this.opts.transform ?? slim)(incoming);
     const ns = obj.metadata?.namespace ?? "";
     let byName = this.cache.get(ns);
     if (!byName) this.cache.set(ns, (byName = new Map()));
     const name = obj.metadata?.name ?? "";
     const old = byName.get(name);
-    byName.set(name, slim(obj));
-    return old;
+    byName.set(name, obj);
+    return { old, kept: obj };
   }
 
   private remove(obj: T): T | undefined {
@@ -141,10 +167,10 @@ export class Watcher<T extends KubernetesObject> {
       obj.apiVersion ??= this.opts.apiVersion;
       obj.kind ??= this.opts.kind;
       seen.add(objectKey(obj));
-      const old = this.put(obj);
-      if (!old) this.opts.onEvent("add", obj);
-      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
-        this.opts.onEvent("update", obj);
+      const { old, kept } = this.put(obj);
+      if (!old) this.opts.onEvent("add", kept);
+      else if (old.metadata?.resourceVersion !== kept.metadata?.resourceVersion)
+        this.opts.onEvent("update", kept);
     }
     for (const obj of this.list()) {
       if (!seen.has(objectKey(obj))) {
@@ -161,8 +187,8 @@ export class Watcher<T extends KubernetesObject> {
     switch (ev.type) {
       case "ADDED":
       case "MODIFIED": {
-        const old = this.put(ev.object);
-        this.opts.onEvent(old ? "update" : "add", ev.object);
+        const { old, kept } = this.put(ev.object);
+        this.opts.onEvent(old ? "update" : "add", kept);
         break;
       }
       case "DELETED":
