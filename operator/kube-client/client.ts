@@ -213,7 +213,7 @@ export class KubeClient {
         clearTimeout(timer);
         resolve(res);
       });
-      req.once("error", (err) => {
+      req.on("error", (err) => {
         clearTimeout(timer);
         reject(
           err instanceof KubeTimeoutError ? err : Object.assign(err, { message: `${what}: ${err.message}` }),
