@@ -7,6 +7,8 @@
  *
  *   tsx bench/operator-memory.ts
  *   OPERATOR_VARIANTS="before=/tmp/eventloom-base,after=." tsx bench/operator-memory.ts
+ *   OPERATOR_VARIANTS="plain=.,capped=.:--max-old-space-size=128" BENCH_MEMORY_OBJECTS=0 \
+ *     BENCH_MEMORY_NAMESPACE=<a namespace already holding the objects> tsx bench/operator-memory.ts
  *
  * Each variant runs as the image runs it (`node --experimental-transform-types
  * operator/main.ts`; OPERATOR_NODE_FLAGS adds flags, e.g. V8 heap sizes),
@@ -15,6 +17,8 @@
  * Loaded: the N + N objects are created once (the first variant reconciles
  * them), then each variant is restarted on them in turn and measured the same
  * way once its queues are empty (every object reconciled, caches full).
+ * With BENCH_MEMORY_NAMESPACE, "loaded" is measured on that namespace's
+ * objects, which are neither created nor deleted.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -31,10 +35,18 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 10_000);
 const READY_TIMEOUT_MS = Number(process.env.BENCH_READY_TIMEOUT_MS ?? 900_000);
 const NODE_FLAGS = (process.env.OPERATOR_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+/** `name=dir[:node flags]`, comma-separated, e.g. `lean=.,capped=.:--max-old-space-size=128`. */
 const variants = (process.env.OPERATOR_VARIANTS ?? "current=.").split(",").map((v) => {
-  const [name, dir] = v.split("=");
-  return { name: name ?? "current", dir: resolve(root, dir ?? ".") };
+  const [name, rest] = v.split("=");
+  const [dir, flags] = (rest ?? ".").split(":");
+  return {
+    name: name ?? "current",
+    dir: resolve(root, dir ?? "."),
+    flags: (flags ?? "").split(" ").filter(Boolean),
+  };
 });
+/** Measure "loaded" on this namespace's existing objects (created earlier, left in place). */
+const EXISTING_NS = process.env.BENCH_MEMORY_NAMESPACE;
 
 const env = stackEnv();
 const kc = new k8s.KubeConfig();
@@ -65,13 +77,14 @@ interface Running {
   stop: () => Promise<void>;
 }
 
-function startOperator(dir: string, ns: string): Running {
+function startOperator(dir: string, ns: string, flags: string[] = []): Running {
   const proc = spawn(
     process.execPath,
     [
       "--experimental-transform-types",
       "--disable-warning=ExperimentalWarning",
       ...NODE_FLAGS,
+      ...flags,
       "operator/main.ts",
     ],
     {
@@ -113,8 +126,9 @@ function startOperator(dir: string, ns: string): Running {
 async function measure(
   dir: string,
   ns: string,
+  flags: string[],
 ): Promise<{ medianMiB: number; maxMiB: number; load: string }> {
-  const op = startOperator(dir, ns);
+  const op = startOperator(dir, ns, flags);
   try {
     const leading = await waitUntil(
       "leadership",
@@ -206,7 +220,7 @@ const idle: Record<string, Array<{ medianMiB: number; maxMiB: number; load: stri
 for (let r = 0; r < REPEATS; r++) {
   for (const v of variants) {
     const ns = await namespace("memidle");
-    (idle[v.name] ??= []).push(await measure(v.dir, ns));
+    (idle[v.name] ??= []).push(await measure(v.dir, ns, v.flags));
     await core.deleteNamespace({ name: ns }).catch(() => undefined);
   }
 }
@@ -224,12 +238,32 @@ result.idleRssMiB = Object.fromEntries(
 );
 console.log(JSON.stringify(result.idleRssMiB, null, 2));
 
-if (N > 0) {
+if (EXISTING_NS) {
+  const loaded: Record<string, Array<{ medianMiB: number; maxMiB: number; load: string }>> = {};
+  for (let r = 0; r < REPEATS; r++) {
+    for (const v of variants) (loaded[v.name] ??= []).push(await measure(v.dir, EXISTING_NS, v.flags));
+  }
+  result.namespace = EXISTING_NS;
+  result.loadedRssMiB = Object.fromEntries(
+    Object.entries(loaded).map(([k, runs]) => [
+      k,
+      {
+        median: percentile(
+          runs.map((x) => x.medianMiB),
+          50,
+        ),
+        runs,
+      },
+    ]),
+  );
+  result.readyAtEnd = await readyCount(EXISTING_NS);
+  console.log(JSON.stringify(result.loadedRssMiB, null, 2));
+} else if (N > 0) {
   const ns = await namespace("memload");
   const first = variants[0];
   if (!first) throw new Error("no variant");
   // Create everything with the first variant running, wait for it to reconcile.
-  const creator = startOperator(first.dir, ns);
+  const creator = startOperator(first.dir, ns, first.flags);
   const createStart = performance.now();
   await pool(
     Array.from({ length: N }, (_, i) => `m-${i}`),
@@ -266,7 +300,7 @@ if (N > 0) {
 
   const loaded: Record<string, Array<{ medianMiB: number; maxMiB: number; load: string }>> = {};
   for (let r = 0; r < REPEATS; r++) {
-    for (const v of variants) (loaded[v.name] ??= []).push(await measure(v.dir, ns));
+    for (const v of variants) (loaded[v.name] ??= []).push(await measure(v.dir, ns, v.flags));
   }
   result.loadedRssMiB = Object.fromEntries(
     Object.entries(loaded).map(([k, runs]) => [
@@ -285,7 +319,7 @@ if (N > 0) {
 
   // Teardown with the last variant running: deletionPolicy Delete makes it delete the topics.
   const last = variants[variants.length - 1] ?? first;
-  const cleaner = startOperator(last.dir, ns);
+  const cleaner = startOperator(last.dir, ns, last.flags);
   const names = Array.from({ length: N }, (_, i) => `m-${i}`);
   await pool(names, 32, (name) =>
     custom
