@@ -37,13 +37,13 @@ const READY_TIMEOUT_MS = Number(process.env.BENCH_READY_TIMEOUT_MS ?? 900_000);
 const NODE_FLAGS = (process.env.OPERATOR_NODE_FLAGS ?? "").split(" ").filter(Boolean);
 /** `name=dir[:node flags]`, comma-separated, e.g. `lean=.,capped=.:--max-old-space-size=128`. */
 const variants = (process.env.OPERATOR_VARIANTS ?? "current=.").split(",").map((v) => {
-  const [name, rest] = v.split("=");
-  const [dir, flags] = (rest ?? ".").split(":");
-  return {
-    name: name ?? "current",
-    dir: resolve(root, dir ?? "."),
-    flags: (flags ?? "").split(" ").filter(Boolean),
-  };
+  const eq = v.indexOf("=");
+  const name = eq < 0 ? v : v.slice(0, eq);
+  const rest = eq < 0 ? "." : v.slice(eq + 1);
+  const colon = rest.indexOf(":");
+  const dir = colon < 0 ? rest : rest.slice(0, colon);
+  const flags = colon < 0 ? "" : rest.slice(colon + 1);
+  return { name, dir: resolve(root, dir || "."), flags: flags.split(" ").filter(Boolean) };
 });
 /** Measure "loaded" on this namespace's existing objects (created earlier, left in place). */
 const EXISTING_NS = process.env.BENCH_MEMORY_NAMESPACE;
