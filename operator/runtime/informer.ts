@@ -208,6 +208,7 @@ export class Watcher<T extends KubernetesObject> {
           await this.relist();
           mustRelist = false;
         }
+        const startedMs = Date.now();
         await this.client.watch<T>(
           this.opts.path,
           {
@@ -218,7 +219,9 @@ export class Watcher<T extends KubernetesObject> {
           },
           (ev) => this.onWatchEvent(ev),
         );
-        // The server ended the watch (its timeout): resume from the last resourceVersion.
+        // The server ended the watch (its timeout): resume from the last resourceVersion. A server that
+        // ends every watch at once must not get a request loop: then wait a second.
+        if (!this.stopped && Date.now() - startedMs < 1000) await this.sleep(1000);
       } catch (err) {
         if (this.stopped) return;
         if (isGone(err)) {
