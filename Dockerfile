@@ -10,7 +10,8 @@
 # the types and also transforms the few TypeScript-only constructs the code uses (constructor
 # parameter properties), so tsx, a dev dependency, is not needed at runtime and `npm ci --omit=dev`
 # suffices. Imports already name `.ts` files (tsconfig: allowImportingTsExtensions), which is what
-# Node's loader needs.
+# Node's loader needs. The Helm chart adds V8 heap bounds for the operator only (values.yaml,
+# operator.nodeArgs: --max-semi-space-size=2 --max-old-space-size=128; see BENCHMARKS.md, "Operator memory").
 #
 # Targets:
 #   runtime (default)  the production image, read-only sources owned by root, runs as 65532

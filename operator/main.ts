@@ -2,8 +2,9 @@
  * `npm run operator`: runs the Eventloom operator against $KUBECONFIG (or the
  * in-cluster service account) and $KAFKA_BROKERS.
  */
-import * as k8s from "@kubernetes/client-node";
 import { Operator } from "./manager.ts";
+import { loadKubeConnection } from "./kube-client/config.ts";
+import { KubeClient } from "./kube-client/client.ts";
 import { createLogger } from "./runtime/log.ts";
 import { brokersFromEnv } from "../services/kafka/client.ts";
 import { parseDuration } from "../services/events/retry.ts";
@@ -15,10 +16,11 @@ function durationEnv(name: string, fallback: string): number {
 }
 
 async function main(): Promise<void> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
+  const connection = await loadKubeConnection();
+  log.info({ server: connection.server, from: connection.source }, "Kubernetes API");
+  const client = new KubeClient(connection);
   const operator = new Operator(
-    kc,
+    client,
     {
       kafkaBrokers: brokersFromEnv(),
       ...(process.env.EVENTLOOM_WATCH_NAMESPACE

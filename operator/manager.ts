@@ -17,10 +17,12 @@ import {
 } from "./crds/types.ts";
 import { MANAGED_BY } from "./builders/meta.ts";
 import { Kube } from "./kube.ts";
+import type { KubeClient } from "./kube-client/client.ts";
 import { SharedKafkaAdmin } from "./kafka-admin.ts";
 import { OrchestrationReconciler } from "./orchestration-reconciler.ts";
 import { WorkerReconciler } from "./worker-reconciler.ts";
-import { Watcher, objectKey } from "./runtime/informer.ts";
+import { Watcher, objectKey, slimDeployment } from "./runtime/informer.ts";
+import type { CachedDeployment } from "./runtime/informer.ts";
 import { WorkQueue } from "./runtime/queue.ts";
 import { LeaderElector } from "./runtime/leader.ts";
 import { EventRecorder } from "./runtime/events.ts";
@@ -62,7 +64,7 @@ export class Operator {
   private readonly elector: LeaderElector;
   private readonly orchestrations: Watcher<Obj<Orchestration>>;
   private readonly workers: Watcher<Obj<Worker>>;
-  private readonly deployments: Watcher<k8s.V1Deployment>;
+  private readonly deployments: Watcher<CachedDeployment>;
   private readonly secrets: Watcher<k8s.V1Secret>;
   private orchQueue: WorkQueue | undefined;
   private workerQueue: WorkQueue | undefined;
@@ -73,12 +75,12 @@ export class Operator {
   private depthTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    kc: k8s.KubeConfig,
+    client: KubeClient,
     private readonly config: OperatorConfig,
     private readonly log: Logger,
     private readonly onLostLeadership: () => void,
   ) {
-    this.kube = new Kube(kc);
+    this.kube = new Kube(client);
     this.kafka = new SharedKafkaAdmin(
       new KafkaClient({
         brokers: config.kafkaBrokers,
@@ -91,15 +93,16 @@ export class Operator {
           level === "error" ? log.debug({ kafka: message }, "kafka client") : undefined,
       }),
     );
-    this.recorder = new EventRecorder(this.kube.core, "eventloom-operator", log);
+    this.recorder = new EventRecorder(this.kube.events, "eventloom-operator", log);
     const onError = (kind: string, err: unknown, retryInMs: number) =>
       log.warn({ kind, err: apiMessage(err), retryInMs }, "watch failed; restarting");
     const base = `/apis/${GROUP}/${VERSION}`;
     const ns = config.watchNamespace;
     const scoped = (group: string, plural: string) =>
       ns ? `${group}/namespaces/${ns}/${plural}` : `${group}/${plural}`;
-    this.orchestrations = new Watcher(kc, {
+    this.orchestrations = new Watcher(client, {
       kind: ORCHESTRATION_KIND,
+      apiVersion: `${GROUP}/${VERSION}`,
       path: scoped(base, ORCHESTRATION_PLURAL),
       list: () => this.kube.listOrchestrations(ns),
       resyncMs: config.resyncMs,
@@ -108,8 +111,9 @@ export class Operator {
       },
       onError,
     });
-    this.workers = new Watcher(kc, {
+    this.workers = new Watcher(client, {
       kind: WORKER_KIND,
+      apiVersion: `${GROUP}/${VERSION}`,
       path: scoped(base, WORKER_PLURAL),
       list: () => this.kube.listWorkers(ns),
       resyncMs: config.resyncMs,
@@ -118,31 +122,28 @@ export class Operator {
       },
       onError,
     });
-    this.deployments = new Watcher(kc, {
+    this.deployments = new Watcher(client, {
       kind: "Deployment",
+      apiVersion: "apps/v1",
       path: scoped("/apis/apps/v1", "deployments"),
       labelSelector: MANAGED_SELECTOR,
-      list: () =>
-        ns
-          ? this.kube.apps.listNamespacedDeployment({ namespace: ns, labelSelector: MANAGED_SELECTOR })
-          : this.kube.apps.listDeploymentForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+      list: () => this.kube.listDeployments(ns, MANAGED_SELECTOR),
+      transform: slimDeployment,
       resyncMs: config.resyncMs * 10,
       onEvent: (_t, d) => this.onOwned(d),
       onError,
     });
-    this.secrets = new Watcher(kc, {
+    this.secrets = new Watcher(client, {
       kind: "Secret",
+      apiVersion: "v1",
       path: scoped("/api/v1", "secrets"),
       labelSelector: MANAGED_SELECTOR,
-      list: () =>
-        ns
-          ? this.kube.core.listNamespacedSecret({ namespace: ns, labelSelector: MANAGED_SELECTOR })
-          : this.kube.core.listSecretForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+      list: () => this.kube.listSecrets(ns, MANAGED_SELECTOR),
       resyncMs: config.resyncMs * 10,
       onEvent: (_t, s) => this.onOwned(s),
       onError,
     });
-    this.elector = new LeaderElector(this.kube.coordination, {
+    this.elector = new LeaderElector(this.kube.leases, {
       namespace: config.leaseNamespace,
       name: config.leaseName,
       ...(config.leaseDurationMs ? { leaseDurationMs: config.leaseDurationMs } : {}),
@@ -201,6 +202,7 @@ export class Operator {
       this.secrets.stop(),
     ]);
     await this.kafka.close();
+    this.kube.client.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 

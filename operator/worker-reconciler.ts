@@ -30,6 +30,7 @@ import type { SigningKey } from "../services/events/keys.ts";
 import { AUTOSCALER_FIELD_MANAGER, FIELD_MANAGER } from "./kube.ts";
 import type { Kube } from "./kube.ts";
 import type { EventRecorder } from "./runtime/events.ts";
+import type { CachedDeployment } from "./runtime/informer.ts";
 import type { Logger } from "./runtime/log.ts";
 import type { ReconcileResult } from "./runtime/queue.ts";
 import { isConflict } from "./runtime/errors.ts";
@@ -39,7 +40,7 @@ export interface WorkerReconcilerDeps {
   /** Objects from the watch caches (authoritative once synced); the API is read when absent. */
   cachedWorker?: (namespace: string, name: string) => Worker | undefined;
   cachedOrchestration?: (namespace: string, name: string) => Orchestration | undefined;
-  cachedDeployment?: (namespace: string, name: string) => k8s.V1Deployment | undefined;
+  cachedDeployment?: (namespace: string, name: string) => CachedDeployment | undefined;
   recorder: EventRecorder;
   log: Logger;
   kafkaBrokers: string;
@@ -184,7 +185,7 @@ export class WorkerReconciler {
    * managed fields; later reconciles only apply. The apply never carries
    * `replicas` while autoscaling is on, so it never fights the autoscaler.
    */
-  private async applyDeployment(worker: Worker, deployment: k8s.V1Deployment): Promise<k8s.V1Deployment> {
+  private async applyDeployment(worker: Worker, deployment: k8s.V1Deployment): Promise<CachedDeployment> {
     const namespace = worker.metadata.namespace ?? "";
     const name = workerDeploymentName(worker);
     const existing =

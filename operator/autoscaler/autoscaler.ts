@@ -5,7 +5,6 @@
  * offsets; decides (decide.ts); patches the Deployment's scale subresource;
  * and records the outcome on the Worker's status, as an Event and as metrics.
  */
-import * as k8s from "@kubernetes/client-node";
 import type { Orchestration, Worker } from "../crds/types.ts";
 import { DEFAULT_SCALING, WORKER_CONDITIONS, WORKER_PLURAL } from "../crds/types.ts";
 import { autoscalingEnabled, workerDeploymentName, workerSteps } from "../builders/deployment.ts";
@@ -18,6 +17,7 @@ import { AUTOSCALER_FIELD_MANAGER } from "../kube.ts";
 import type { Kube } from "../kube.ts";
 import type { SharedKafkaAdmin } from "../kafka-admin.ts";
 import type { EventRecorder } from "../runtime/events.ts";
+import type { CachedDeployment } from "../runtime/informer.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { OperatorMetrics } from "../runtime/metrics.ts";
 import { decide, emptyMemory, partitionLag } from "./decide.ts";
@@ -28,7 +28,7 @@ export interface AutoscalerDeps {
   kafka: SharedKafkaAdmin;
   workers: () => readonly Worker[];
   orchestration: (namespace: string, name: string) => Orchestration | undefined;
-  deployment: (namespace: string, name: string) => k8s.V1Deployment | undefined;
+  deployment: (namespace: string, name: string) => CachedDeployment | undefined;
   recorder: EventRecorder;
   log: Logger;
   metrics: OperatorMetrics;
@@ -247,14 +247,11 @@ export class Autoscaler {
     this.deps.metrics.workerDesiredReplicas.set({ namespace, worker: name }, decision.desiredReplicas);
     const scaled = decision.desiredReplicas !== current;
     if (scaled) {
-      await this.deps.kube.apps.patchNamespacedDeploymentScale(
-        {
-          namespace,
-          name: workerDeploymentName(worker),
-          body: { spec: { replicas: decision.desiredReplicas } },
-          fieldManager: AUTOSCALER_FIELD_MANAGER,
-        },
-        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      await this.deps.kube.scaleDeployment(
+        namespace,
+        workerDeploymentName(worker),
+        decision.desiredReplicas,
+        AUTOSCALER_FIELD_MANAGER,
       );
       // Keep the cached Deployment consistent until the watch delivers the change.
       if (deployment.spec) deployment.spec.replicas = decision.desiredReplicas;

@@ -4,7 +4,7 @@
  * same object are folded into one Event whose count rises, as kubelet does,
  * so a retry loop cannot flood the API server.
  */
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "./log.ts";
 import { apiMessage } from "./errors.ts";
@@ -17,11 +17,17 @@ export interface InvolvedObject {
 
 export type EventType = "Normal" | "Warning";
 
+/** Where Events go: core/v1 Events of a namespace (Kube.events). */
+export interface EventSink {
+  create(namespace: string, event: k8s.CoreV1Event): Promise<unknown>;
+  patch(namespace: string, name: string, patch: object): Promise<unknown>;
+}
+
 export class EventRecorder {
   private readonly recent = new Map<string, { name: string; count: number; firstTimestamp: Date }>();
 
   constructor(
-    private readonly core: k8s.CoreV1Api,
+    private readonly sink: EventSink,
     private readonly component: string,
     private readonly log: Logger,
   ) {}
@@ -69,37 +75,27 @@ export class EventRecorder {
     try {
       if (seen) {
         seen.count++;
-        await this.core.patchNamespacedEvent(
-          {
-            name: seen.name,
-            namespace,
-            body: { count: seen.count, lastTimestamp: now },
-          },
-          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-        );
+        await this.sink.patch(namespace, seen.name, { count: seen.count, lastTimestamp: now });
         return;
       }
       const name = `${obj.metadata.name}.${randomBytes(6).toString("hex")}`;
-      await this.core.createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { name, namespace },
-          involvedObject: {
-            apiVersion: obj.apiVersion,
-            kind: obj.kind,
-            name: obj.metadata.name,
-            namespace,
-            uid: obj.metadata.uid,
-          },
-          type,
-          reason,
-          message,
-          count: 1,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          source: { component: this.component },
-          reportingComponent: this.component,
+      await this.sink.create(namespace, {
+        metadata: { name, namespace },
+        involvedObject: {
+          apiVersion: obj.apiVersion,
+          kind: obj.kind,
+          name: obj.metadata.name,
+          namespace,
+          uid: obj.metadata.uid,
         },
+        type,
+        reason,
+        message,
+        count: 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        source: { component: this.component },
+        reportingComponent: this.component,
       });
       this.recent.set(dedupeKey, { name, count: 1, firstTimestamp: now });
       if (this.recent.size > 10_000) this.recent.delete(this.recent.keys().next().value as string);

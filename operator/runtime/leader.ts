@@ -9,7 +9,7 @@
  */
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { isConflict, isNotFound } from "./errors.ts";
 
 export interface LeaderElectionOptions {
@@ -23,6 +23,23 @@ export interface LeaderElectionOptions {
   onStoppedLeading: () => void;
   onError?: (err: unknown) => void;
   now?: () => number;
+}
+
+/** The Lease calls leader election makes (Kube.leases). */
+export interface LeaseApi {
+  read(namespace: string, name: string): Promise<k8s.V1Lease>;
+  create(namespace: string, lease: k8s.V1Lease): Promise<unknown>;
+  /** Fails with 409 when the Lease changed since it was read (its resourceVersion). */
+  replace(namespace: string, name: string, lease: k8s.V1Lease): Promise<unknown>;
+}
+
+/**
+ * A MicroTime as the API server writes it (RFC 3339 with microseconds). The
+ * V1LeaseSpec type says Date (client-node's model class); on the wire it is
+ * this string.
+ */
+export function microTime(ms: number): k8s.V1MicroTime {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z") as unknown as k8s.V1MicroTime;
 }
 
 type LeaseRecord = { holder: string; renewTimeMs: number; transitions: number; resourceVersion?: string };
@@ -40,7 +57,7 @@ export class LeaderElector {
   private readonly now: () => number;
 
   constructor(
-    private readonly api: k8s.CoordinationV1Api,
+    private readonly api: LeaseApi,
     private readonly opts: LeaderElectionOptions,
   ) {
     this.identity = opts.identity ?? `${hostname()}_${process.pid}_${randomBytes(3).toString("hex")}`;
@@ -83,18 +100,11 @@ export class LeaderElector {
     if (this.timer) clearTimeout(this.timer);
     if (this.leading) {
       try {
-        const lease = await this.api.readNamespacedLease({
-          name: this.opts.name,
-          namespace: this.opts.namespace,
-        });
+        const lease = await this.api.read(this.opts.namespace, this.opts.name);
         if (lease.spec?.holderIdentity === this.identity) {
           lease.spec.holderIdentity = undefined;
           lease.spec.leaseDurationSeconds = 1;
-          await this.api.replaceNamespacedLease({
-            name: this.opts.name,
-            namespace: this.opts.namespace,
-            body: lease,
-          });
+          await this.api.replace(this.opts.namespace, this.opts.name, lease);
         }
       } catch (err) {
         this.opts.onError?.(err);
@@ -116,25 +126,22 @@ export class LeaderElector {
     const spec = (transitions: number, acquire: boolean): k8s.V1LeaseSpec => ({
       holderIdentity: this.identity,
       leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-      renewTime: new k8s.V1MicroTime(now),
-      ...(acquire ? { acquireTime: new k8s.V1MicroTime(now) } : {}),
+      renewTime: microTime(now),
+      ...(acquire ? { acquireTime: microTime(now) } : {}),
       leaseTransitions: transitions,
     });
 
     let lease: k8s.V1Lease;
     try {
-      lease = await this.api.readNamespacedLease({ name, namespace });
+      lease = await this.api.read(namespace, name);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
-        await this.api.createNamespacedLease({
-          namespace,
-          body: {
-            apiVersion: "coordination.k8s.io/v1",
-            kind: "Lease",
-            metadata: { name, namespace },
-            spec: spec(0, true),
-          },
+        await this.api.create(namespace, {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: { name, namespace },
+          spec: spec(0, true),
         });
         this.lastRenewMs = now;
         this.setLeading(true);
@@ -162,7 +169,7 @@ export class LeaderElector {
     lease.spec = spec(acquiring ? record.transitions + 1 : record.transitions, acquiring);
     if (!acquiring && previousAcquireTime) lease.spec.acquireTime = previousAcquireTime;
     try {
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.api.replace(namespace, name, lease);
     } catch (err) {
       if (isConflict(err)) return; // someone else wrote first; look again next tick
       throw err;

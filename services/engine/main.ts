@@ -5,7 +5,9 @@
  * /readyz and /metrics on $ENGINE_PORT (default 8081). Configuration: config.ts.
  */
 import { hostname } from "node:os";
-import * as k8s from "@kubernetes/client-node";
+import { Kube } from "../../operator/kube.ts";
+import { KubeClient } from "../../operator/kube-client/client.ts";
+import { loadKubeConnection } from "../../operator/kube-client/config.ts";
 import Fastify from "fastify";
 import { EventRecorder } from "../../operator/runtime/events.ts";
 import { createLogger } from "../../operator/runtime/log.ts";
@@ -29,9 +31,8 @@ async function main(): Promise<void> {
     clientId: `eventloom-engine-${hostname()}`,
     onLog: (level, message, extra) => log[level === "info" ? "debug" : level]({ kafka: extra }, message),
   });
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
-  const registry = new OrchestrationRegistry(kc, {
+  const kube = new KubeClient(await loadKubeConnection());
+  const registry = new OrchestrationRegistry(kube, {
     ...(config.namespace ? { namespace: config.namespace } : {}),
     onError: (what, err) => log.warn({ err }, `registry: ${what} failed`),
   });
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     sessionTimeoutMs: config.sessionTimeoutMs,
     restoreGraceMs: config.restoreGraceMs,
     runRetentionMs: config.runRetentionMs,
-    events: new EventRecorder(kc.makeApiClient(k8s.CoreV1Api), "eventloom-engine", log),
+    events: new EventRecorder(new Kube(kube).events, "eventloom-engine", log),
     instanceId: hostname(),
   });
   await engine.start();

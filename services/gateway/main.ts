@@ -3,7 +3,8 @@
  * (services/gateway/config.ts, docs/gateway.md); Kafka and the Kubernetes API are connected in the
  * background, so the process answers /healthz at once and /readyz once both are there.
  */
-import * as k8s from "@kubernetes/client-node";
+import { KubeClient } from "../../operator/kube-client/client.ts";
+import { loadKubeConnection } from "../../operator/kube-client/config.ts";
 import { brokersFromEnv, KafkaClient } from "../kafka/client.ts";
 import { OrchestrationRegistry } from "../runtime/registry.ts";
 import { startTracing } from "../tracing/index.ts";
@@ -38,10 +39,12 @@ async function main(): Promise<void> {
       onError,
     },
   );
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
+  const kube = new KubeClient(await loadKubeConnection());
   const directory = new RegistryDirectory(
-    new OrchestrationRegistry(kc, { ...(config.namespace ? { namespace: config.namespace } : {}), onError }),
+    new OrchestrationRegistry(kube, {
+      ...(config.namespace ? { namespace: config.namespace } : {}),
+      onError,
+    }),
     { onError },
   );
   const tokens =

@@ -5,7 +5,7 @@
  * what). Kept current by watches on the Kubernetes API; the operator writes
  * the Secret and the ConfigMap, this module only reads them.
  */
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import type { Orchestration } from "../../operator/crds/types.ts";
 import { GROUP, ORCHESTRATION_PLURAL, VERSION } from "../../operator/crds/types.ts";
 import {
@@ -18,6 +18,8 @@ import { ORCHESTRATION_LABEL } from "../../operator/builders/meta.ts";
 import { Signer } from "../events/signing.ts";
 import { TrustStore } from "../events/trust-store.ts";
 import { Watcher, objectKey } from "../../operator/runtime/informer.ts";
+import { Kube } from "../../operator/kube.ts";
+import type { KubeClient } from "../../operator/kube-client/client.ts";
 
 export interface OrchestrationEntry {
   readonly key: string;
@@ -42,45 +44,31 @@ type Listener = (entry: OrchestrationEntry | undefined, key: string) => void;
 export class OrchestrationRegistry {
   private readonly entries = new Map<string, OrchestrationEntry>();
   private readonly listeners = new Set<Listener>();
-  private readonly core: k8s.CoreV1Api;
+  private readonly kube: Kube;
   private readonly orchestrations: Watcher<Orchestration & k8s.KubernetesObject>;
   private readonly trustMaps: Watcher<k8s.V1ConfigMap>;
 
   constructor(
-    kc: k8s.KubeConfig,
+    client: KubeClient,
     private readonly opts: RegistryOptions = {},
   ) {
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.kube = new Kube(client);
     const ns = opts.namespace;
     const base = `/apis/${GROUP}/${VERSION}`;
-    this.orchestrations = new Watcher<Orchestration & k8s.KubernetesObject>(kc, {
+    this.orchestrations = new Watcher<Orchestration & k8s.KubernetesObject>(client, {
       kind: "Orchestration",
+      apiVersion: `${GROUP}/${VERSION}`,
       path: ns ? `${base}/namespaces/${ns}/${ORCHESTRATION_PLURAL}` : `${base}/${ORCHESTRATION_PLURAL}`,
-      list: async () =>
-        (ns
-          ? await custom.listNamespacedCustomObject({
-              group: GROUP,
-              version: VERSION,
-              namespace: ns,
-              plural: ORCHESTRATION_PLURAL,
-            })
-          : await custom.listClusterCustomObject({
-              group: GROUP,
-              version: VERSION,
-              plural: ORCHESTRATION_PLURAL,
-            })) as k8s.KubernetesListObject<Orchestration & k8s.KubernetesObject>,
+      list: () => this.kube.listOrchestrations(ns),
       onEvent: (type, obj) => void this.refresh(objectKey(obj), type === "delete" ? undefined : obj),
       onError: (kind, err) => opts.onError?.(`watch ${kind}`, err),
     });
-    this.trustMaps = new Watcher<k8s.V1ConfigMap>(kc, {
+    this.trustMaps = new Watcher<k8s.V1ConfigMap>(client, {
       kind: "ConfigMap",
+      apiVersion: "v1",
       path: ns ? `/api/v1/namespaces/${ns}/configmaps` : "/api/v1/configmaps",
       labelSelector: ORCHESTRATION_LABEL,
-      list: async () =>
-        ns
-          ? await this.core.listNamespacedConfigMap({ namespace: ns, labelSelector: ORCHESTRATION_LABEL })
-          : await this.core.listConfigMapForAllNamespaces({ labelSelector: ORCHESTRATION_LABEL }),
+      list: () => this.kube.listConfigMaps(ns, ORCHESTRATION_LABEL),
       onEvent: (_type, cm) => {
         const orch = cm.metadata?.labels?.[ORCHESTRATION_LABEL];
         if (!orch) return;
@@ -135,18 +123,18 @@ export class OrchestrationRegistry {
     let signer: Signer | undefined;
     let trust = new TrustStore([]);
     try {
-      const secret = await this.core.readNamespacedSecret({ name: signingKeySecretName(obj), namespace });
-      const keys = signingKeysFromSecret(secret);
+      const secret = await this.kube.readSecret(namespace, signingKeySecretName(obj));
+      const keys = secret ? signingKeysFromSecret(secret) : [];
       if (keys.length > 0) signer = new Signer(keys);
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) this.opts.onError?.(`read signing key of ${key}`, err);
+      this.opts.onError?.(`read signing key of ${key}`, err);
     }
     try {
-      const cm = await this.core.readNamespacedConfigMap({ name: trustConfigMapName(obj), namespace });
-      const doc = cm.data?.[TRUST_FILE];
+      const cm = await this.kube.readConfigMap(namespace, trustConfigMapName(obj));
+      const doc = cm?.data?.[TRUST_FILE];
       if (doc) trust = TrustStore.fromDocument(doc);
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) this.opts.onError?.(`read trust of ${key}`, err);
+      this.opts.onError?.(`read trust of ${key}`, err);
     }
     const entry: OrchestrationEntry = {
       key,

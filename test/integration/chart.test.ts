@@ -233,7 +233,10 @@ describe("helm template", () => {
     ] as const) {
       const c = container(component);
       expect(c.image).toBe("ghcr.io/eventloom/eventloom:0.1.0");
-      expect(c.args).toEqual([entry]);
+      // The operator's own node flags bound V8's heap (values.yaml, operator.nodeArgs).
+      expect(c.args).toEqual(
+        component === "operator" ? ["--max-semi-space-size=2", "--max-old-space-size=128", entry] : [entry],
+      );
       expect(deployment(component).spec.template.metadata.labels).toMatchObject({
         "app.kubernetes.io/name": "eventloom",
         "app.kubernetes.io/instance": "eventloom",

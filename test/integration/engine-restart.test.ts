@@ -16,7 +16,7 @@ import { Responder } from "../../services/engine/testing/responder.ts";
 import { engineInboxTopic, engineStateTopic } from "../../services/engine/topics.ts";
 import { StateView } from "../../services/engine/view.ts";
 import { createLogger } from "../../operator/runtime/log.ts";
-import { eventually, kafka, kubeConfig, kubectl, uniqueName } from "./support/stack.ts";
+import { eventually, kafka, kubeClient, kubeConfig, kubectl, uniqueName } from "./support/stack.ts";
 
 const kc = kubeConfig();
 const client = kafka("engine-restart-test");
@@ -49,7 +49,7 @@ const manifest: Orchestration = {
 async function engine(id: string): Promise<RunningEngine> {
   const e = await startEngine({
     kafka: client,
-    kubeConfig: kc,
+    kube: kubeClient(),
     namespace,
     naming,
     partitions: 2,

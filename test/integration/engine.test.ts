@@ -21,7 +21,7 @@ import { Responder } from "../../services/engine/testing/responder.ts";
 import type { Behaviour, ReceivedCommand } from "../../services/engine/testing/responder.ts";
 import { Tail } from "../../services/engine/testing/tail.ts";
 import { engineInboxTopic, engineStateTopic } from "../../services/engine/topics.ts";
-import { eventually, kafka, kubeConfig, kubectl, uniqueName } from "./support/stack.ts";
+import { eventually, kafka, kubeClient, kubeConfig, kubectl, uniqueName } from "./support/stack.ts";
 
 const kc = kubeConfig();
 const client = kafka("engine-test");
@@ -155,7 +155,7 @@ beforeAll(async () => {
     "--timeout=30s",
   ]);
   expect((await kubectl(["create", "namespace", namespace])).code).toBe(0);
-  running = await startEngine({ kafka: client, kubeConfig: kc, namespace, naming, partitions: 2 });
+  running = await startEngine({ kafka: client, kube: kubeClient(), namespace, naming, partitions: 2 });
   await eventually(
     "the engine to own its partitions",
     async () => (running.engine.ownedPartitions().length === 2 ? true : undefined),

@@ -40,7 +40,7 @@ import { build } from "../../services/gateway/app.ts";
 import { TokenTable } from "../../services/gateway/auth.ts";
 import { KafkaBackend } from "../../services/gateway/kafka-backend.ts";
 import { RegistryDirectory } from "../../services/gateway/registry-directory.ts";
-import { eventually, kafka, kubeConfig, kubectl, stack, uniqueName } from "./support/stack.ts";
+import { eventually, kafka, kubeClient, kubeConfig, kubectl, stack, uniqueName } from "./support/stack.ts";
 
 const ns = uniqueName("gw");
 const TOKEN = `gw-test-${"0123456789abcdef".repeat(3)}`;
@@ -214,7 +214,7 @@ beforeAll(async () => {
     }),
     { deadLetterMaxRecords: 1_000, deadLetterCatchUpTimeoutMs: 20_000, deadLetterIdleMs: 60_000 },
   );
-  const directory = new RegistryDirectory(new OrchestrationRegistry(kc, { namespace: ns }));
+  const directory = new RegistryDirectory(new OrchestrationRegistry(kubeClient(), { namespace: ns }));
   app = await build({
     kafka: backend,
     orchestrations: directory,
@@ -373,7 +373,7 @@ describe("a gateway whose Kafka is unreachable", () => {
         maxBackoffMs: 1_000,
       },
     );
-    const directory = new RegistryDirectory(new OrchestrationRegistry(kc, { namespace: ns }));
+    const directory = new RegistryDirectory(new OrchestrationRegistry(kubeClient(), { namespace: ns }));
     const down = await build({
       kafka: backend,
       orchestrations: directory,

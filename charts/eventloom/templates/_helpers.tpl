@@ -186,9 +186,15 @@ securityContext:
   {{- toYaml .Values.containerSecurityContext | nindent 2 }}
 {{- end -}}
 
-{{/* Container args: extra node flags, then the entry file. Call with (dict "root" $ "entry" "operator/main.ts"). */}}
+{{/*
+Container args: the global node flags, the component's own (optional "extra"), then the entry file.
+Call with (dict "root" $ "entry" "operator/main.ts" "extra" .Values.operator.nodeArgs).
+*/}}
 {{- define "eventloom.args" -}}
 {{- range .root.Values.nodeArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- range (.extra | default list) }}
 - {{ . | quote }}
 {{- end }}
 - {{ .entry | quote }}

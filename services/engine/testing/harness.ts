@@ -2,7 +2,8 @@
  * Test kit: one engine replica in the test process (view, engine, run API on
  * fastify for `inject()`), against the real stack. Not imported by the runtime.
  */
-import * as k8s from "@kubernetes/client-node";
+import { Kube } from "../../../operator/kube.ts";
+import type { KubeClient } from "../../../operator/kube-client/client.ts";
 import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 import { EventRecorder } from "../../../operator/runtime/events.ts";
@@ -29,7 +30,7 @@ export interface RunningEngine {
 
 export async function startEngine(args: {
   kafka: KafkaClient;
-  kubeConfig: k8s.KubeConfig;
+  kube: KubeClient;
   namespace: string;
   naming: TopicNamingOptions;
   partitions?: number;
@@ -42,7 +43,7 @@ export async function startEngine(args: {
   );
   const partitions = args.partitions ?? 2;
   await ensureEngineTopics(args.kafka, { naming: args.naming, partitions });
-  const registry = new OrchestrationRegistry(args.kubeConfig, {
+  const registry = new OrchestrationRegistry(args.kube, {
     namespace: args.namespace,
     onError: (what, err) => log.warn({ err }, what),
   });
@@ -65,7 +66,7 @@ export async function startEngine(args: {
     partitions,
     sessionTimeoutMs: args.sessionTimeoutMs ?? 6_000,
     restoreGraceMs: 500,
-    events: new EventRecorder(args.kubeConfig.makeApiClient(k8s.CoreV1Api), "eventloom-engine", log),
+    events: new EventRecorder(new Kube(args.kube).events, "eventloom-engine", log),
     ...(args.instanceId ? { instanceId: args.instanceId } : {}),
   });
   await engine.start();

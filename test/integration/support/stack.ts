@@ -4,7 +4,11 @@ import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import { inject } from "vitest";
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { KafkaClient } from "../../../services/kafka/client.ts";
+import { KubeClient } from "../../../operator/kube-client/client.ts";
+import { connectionFromKubeconfig } from "../../../operator/kube-client/config.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -29,6 +33,12 @@ export function kubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(stack().kubeconfig);
   return kc;
+}
+
+/** The operator's own lean client on the stack (what the operator, gateway and engine use). */
+export function kubeClient(): KubeClient {
+  const path = stack().kubeconfig;
+  return new KubeClient(connectionFromKubeconfig(parseYaml(readFileSync(path, "utf8")), { path }));
 }
 
 export function kafka(clientId = "eventloom-test"): KafkaClient {
