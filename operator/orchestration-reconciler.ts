@@ -29,7 +29,6 @@ import type { TrustEntry } from "./builders/keys.ts";
 import { isSpecError } from "./builders/errors.ts";
 import { generateSigningKey } from "../services/events/keys.ts";
 import type { SigningKey } from "../services/events/keys.ts";
-import { topicMetricName } from "../services/events/topics.ts";
 import { KafkaUnavailableError } from "../services/kafka/client.ts";
 import type { Kube } from "./kube.ts";
 import type { SharedKafkaAdmin } from "./kafka-admin.ts";
@@ -43,6 +42,8 @@ export const TOPICS_FINALIZER = "eventloom.io/topics";
 
 const MANAGED_CONFIGS = ["cleanup.policy", "retention.ms"];
 const TRUST_REAPPLY_MS = 5 * 60_000;
+/** How long new topics may be on their way before a new Orchestration's status says so. */
+const QUIET_CREATING_MS = 2000;
 
 export interface OrchestrationReconcilerDeps {
   kube: Kube;
@@ -71,13 +72,20 @@ interface TopicsOutcome {
   topics: string[];
   /** A transient failure to surface after the status is written (so the queue backs off). */
   retry?: Error;
-  /** Topics were created in this pass. */
-  created?: boolean;
+  /** Topics are on their way: look again after this long. */
+  requeueAfterMs?: number;
+  /** They have been on their way for a short while only. */
+  quiet?: boolean;
 }
+
+/** TopicsReady reason while Kafka has accepted new topics but does not list them yet (progress, not a fault). */
+export const TOPICS_CREATING = "TopicsCreating";
 
 export class OrchestrationReconciler {
   /** Which Orchestration claimed which topic, to refuse a second claimant with a clear condition. */
   private readonly claims = new Map<string, string>();
+  /** The topics each Orchestration claimed (the reverse of `claims`). */
+  private readonly claimed = new Map<string, string[]>();
   private readonly appliedTrust = new Map<string, { content: string; atMs: number }>();
 
   constructor(private readonly deps: OrchestrationReconcilerDeps) {}
@@ -92,16 +100,23 @@ export class OrchestrationReconciler {
     }
     if (orch.metadata.deletionTimestamp) return this.finalize(key, orch);
     const finalizers = orch.metadata.finalizers ?? [];
-    if (!finalizers.includes(TOPICS_FINALIZER)) {
-      orch = (await this.deps.kube.setFinalizers(ORCHESTRATION_PLURAL, orch, [
-        ...finalizers,
-        TOPICS_FINALIZER,
-      ])) as Orchestration;
-    }
+    // The signing key does not wait for the finalizer (its Secret goes with the Orchestration through
+    // its ownerReference); the topics do, so that a deletion always finds the finalizer to remove them.
+    const withFinalizer = finalizers.includes(TOPICS_FINALIZER)
+      ? Promise.resolve(orch)
+      : (this.deps.kube.setFinalizers(ORCHESTRATION_PLURAL, orch, [
+          ...finalizers,
+          TOPICS_FINALIZER,
+        ]) as Promise<Orchestration>);
+    const [patched, engineKeys] = await Promise.all([withFinalizer, this.reconcileSigningKey(orch)]);
+    orch = patched;
 
     const generation = orch.metadata.generation ?? 0;
     const topics = await this.reconcileTopics(key, orch, generation);
-    const engineKeys = await this.reconcileSigningKey(orch);
+    // New topics a moment old on a new Orchestration: nothing worth a status or trust write yet (both
+    // follow once Kafka lists the topics, usually within a second); the next look is soon.
+    if (topics.requeueAfterMs !== undefined && topics.quiet && !orch.status?.conditions?.length)
+      return { requeueAfterMs: topics.requeueAfterMs };
     const { steps, missing, trust } = this.bindWorkers(orch, engineKeys);
     if (engineKeys.length > 0) await this.applyTrust(key, trustConfigMapFor(orch, trust));
 
@@ -145,8 +160,7 @@ export class OrchestrationReconciler {
     };
     await this.writeStatus(orch, status);
     if (topics.retry) throw topics.retry;
-    // Just created topics are checked again shortly (leaders, configs), level-triggered.
-    if (topics.created) return { requeueAfterMs: 1000 };
+    if (topics.requeueAfterMs !== undefined) return { requeueAfterMs: topics.requeueAfterMs };
     return;
   }
 
@@ -157,6 +171,7 @@ export class OrchestrationReconciler {
     for (const next of status.conditions ?? []) {
       const before = getCondition(orch.status?.conditions, next.type);
       if (before?.status === next.status && before.reason === next.reason) continue;
+      if (next.reason === TOPICS_CREATING) continue;
       if (next.type === ORCHESTRATION_CONDITIONS.ready) {
         await this.event(orch, next.status === "True" ? "Normal" : "Warning", next.reason, next.message);
       } else if (next.status === "False") {
@@ -208,96 +223,115 @@ export class OrchestrationReconciler {
     this.claim(key, names);
 
     try {
-      return await this.deps.kafka.use(async (admin) => {
-        // A topic deleted by hand shows up on the next list (at most a couple of seconds old).
-        const existingSet = await this.deps.kafka.topicNames();
-        const existing = [...existingSet];
-        // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
-        const byMetric = new Map(existing.map((t) => [topicMetricName(t), t]));
-        const clashes = names.filter((n) => !existingSet.has(n) && byMetric.has(topicMetricName(n)));
-        if (clashes.length > 0) {
-          const message = `Kafka already has topic(s) ${clashes.map((c) => byMetric.get(topicMetricName(c))).join(", ")}, which collide with ${clashes.join(", ")} (Kafka treats '.' and '_' as the same); rename this Orchestration or delete the other topic`;
-          return {
-            condition: {
-              type,
-              status: "False",
-              reason: "TopicCollision",
-              message,
-              observedGeneration: generation,
-            },
-            topics: [],
-          };
-        }
-        const present = names.filter((n) => existingSet.has(n));
-        const described = await admin.describeTopics(present, existingSet);
-        const configs = await admin.configsOf(present, MANAGED_CONFIGS);
-        const diff = diffTopics(
-          desired,
-          described.map((d) => ({ ...d, configs: configs.get(d.name) ?? {} })),
-        );
-        if (diff.create.length > 0) {
-          await admin.createTopics(
-            diff.create.map((t) => ({
-              name: t.name,
-              partitions: t.partitions,
-              replicationFactor: t.replicationFactor,
-              configs: t.configs,
-            })),
-          );
-          this.deps.kafka.noteTopics(
-            diff.create.map((t) => t.name),
-            true,
-          );
-          await this.event(
-            orch,
-            "Normal",
-            "TopicsCreated",
-            `created Kafka topic(s) ${diff.create.map((t) => t.name).join(", ")}`,
-          );
-        }
-        for (const inc of diff.increasePartitions) {
-          await admin.increasePartitions(inc.name, inc.to);
-          await this.event(
-            orch,
-            "Normal",
-            "PartitionsIncreased",
-            `raised partitions of ${inc.name} from ${inc.from} to ${inc.to}`,
-          );
-        }
-        for (const change of diff.alterConfigs) {
-          await admin.setTopicConfigs(change.name, change.configs);
-          const what = Object.entries(change.changed)
-            .map(([k, v]) => `${k} ${v.from ?? "unset"} → ${v.to}`)
-            .join(", ");
-          await this.event(orch, "Normal", "TopicConfigUpdated", `updated ${change.name}: ${what}`);
-        }
-        const refused = [...diff.refusedDecreases, ...diff.refusedReplicationChanges];
-        if (refused.length > 0) {
-          const reason =
-            diff.refusedDecreases.length > 0 ? "PartitionDecreaseRefused" : "ReplicationChangeRefused";
-          return {
-            condition: {
-              type,
-              status: "False",
-              reason,
-              message: refused.map((r) => r.message).join(" "),
-              observedGeneration: generation,
-            },
-            topics: names,
-          };
-        }
+      const kafka = this.deps.kafka;
+      // While topics this process created are on their way, look often; otherwise a couple of seconds
+      // old is fine (a topic deleted by hand shows up on the next look).
+      const waitingBefore = names.some((n) => kafka.isPending(n));
+      const cluster = await kafka.topics(waitingBefore ? 200 : 2000);
+      // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
+      const clashes = names.filter((n) => !cluster.has(n) && cluster.metricTwin(n) !== undefined);
+      if (clashes.length > 0) {
+        const message = `Kafka already has topic(s) ${clashes.map((c) => cluster.metricTwin(c)).join(", ")}, which collide with ${clashes.join(", ")} (Kafka treats '.' and '_' as the same); rename this Orchestration or delete the other topic`;
         return {
           condition: {
             type,
-            status: "True",
-            reason: "TopicsReady",
-            message: `${names.length} topics exist with the desired partitions and configs`,
+            status: "False",
+            reason: "TopicCollision",
+            message,
+            observedGeneration: generation,
+          },
+          topics: [],
+        };
+      }
+      const present = names.filter((n) => cluster.has(n));
+      const configs = await kafka.topicConfigs(present, MANAGED_CONFIGS);
+      const diff = diffTopics(
+        desired,
+        present.map((n) => ({
+          ...(cluster.get(n) as { name: string; partitions: number; replicationFactor: number }),
+          configs: configs.get(n) ?? {},
+        })),
+      );
+      // Created a moment ago and not listed yet: on its way, not created again.
+      const create = diff.create.filter((t) => !kafka.isPending(t.name));
+      if (create.length > 0) {
+        await kafka.createTopics(
+          create.map((t) => ({
+            name: t.name,
+            partitions: t.partitions,
+            replicationFactor: t.replicationFactor,
+            configs: t.configs,
+          })),
+        );
+        await this.event(
+          orch,
+          "Normal",
+          "TopicsCreated",
+          `created Kafka topic(s) ${create.map((t) => t.name).join(", ")}`,
+        );
+      }
+      if (diff.increasePartitions.length + diff.alterConfigs.length > 0) {
+        await kafka.use(async (admin) => {
+          for (const inc of diff.increasePartitions) {
+            await admin.increasePartitions(inc.name, inc.to);
+            await this.event(
+              orch,
+              "Normal",
+              "PartitionsIncreased",
+              `raised partitions of ${inc.name} from ${inc.from} to ${inc.to}`,
+            );
+          }
+          for (const change of diff.alterConfigs) {
+            await admin.setTopicConfigs(change.name, change.configs);
+            const what = Object.entries(change.changed)
+              .map(([k, v]) => `${k} ${v.from ?? "unset"} → ${v.to}`)
+              .join(", ");
+            await this.event(orch, "Normal", "TopicConfigUpdated", `updated ${change.name}: ${what}`);
+          }
+        });
+      }
+      const refused = [...diff.refusedDecreases, ...diff.refusedReplicationChanges];
+      if (refused.length > 0) {
+        const reason =
+          diff.refusedDecreases.length > 0 ? "PartitionDecreaseRefused" : "ReplicationChangeRefused";
+        return {
+          condition: {
+            type,
+            status: "False",
+            reason,
+            message: refused.map((r) => r.message).join(" "),
             observedGeneration: generation,
           },
           topics: names,
-          created: diff.create.length > 0,
         };
-      });
+      }
+      const onTheirWay = diff.create.map((t) => t.name);
+      if (onTheirWay.length > 0) {
+        // Kafka accepted them; Ready waits until its metadata lists them (a producer could not use them before).
+        const waitedMs = Math.max(0, ...onTheirWay.map((n) => kafka.pendingForMs(n) ?? 0));
+        return {
+          condition: {
+            type,
+            status: "False",
+            reason: TOPICS_CREATING,
+            message: `waiting for Kafka to list ${onTheirWay.length} new topic(s)`,
+            observedGeneration: generation,
+          },
+          topics: names,
+          requeueAfterMs: Math.min(2000, Math.max(200, waitedMs / 2)),
+          quiet: waitedMs < QUIET_CREATING_MS,
+        };
+      }
+      return {
+        condition: {
+          type,
+          status: "True",
+          reason: "TopicsReady",
+          message: `${names.length} topics exist with the desired partitions and configs`,
+          observedGeneration: generation,
+        },
+        topics: names,
+      };
     } catch (err) {
       const unavailable = err instanceof KafkaUnavailableError;
       const condition: ConditionInput = {
@@ -403,13 +437,11 @@ export class OrchestrationReconciler {
     }
     if (policy === "Delete" && topics.size > 0) {
       try {
-        const deleted = await this.deps.kafka.use(async (admin) => {
-          const existing = new Set(await admin.listTopics());
-          const mine = [...topics].filter((t) => existing.has(t));
-          await admin.deleteTopics(mine);
-          this.deps.kafka.noteTopics(mine, false);
-          return mine;
-        });
+        const kafka = this.deps.kafka;
+        const existing = await kafka.topics(1000);
+        // Created but not listed yet still counts: deleting it fails until Kafka lists it, and is retried.
+        const deleted = [...topics].filter((t) => existing.has(t) || kafka.isPending(t));
+        await kafka.deleteTopics(deleted);
         await this.event(
           orch,
           "Normal",
@@ -466,13 +498,17 @@ export class OrchestrationReconciler {
   }
 
   private claim(key: string, topics: string[]): void {
-    for (const [t, owner] of this.claims) if (owner === key && !topics.includes(t)) this.claims.delete(t);
+    for (const t of this.claimed.get(key) ?? []) {
+      if (!topics.includes(t) && this.claims.get(t) === key) this.claims.delete(t);
+    }
     for (const t of topics) this.claims.set(t, key);
+    this.claimed.set(key, topics);
   }
 
   private release(key: string): void {
     this.appliedTrust.delete(key);
-    for (const [t, owner] of this.claims) if (owner === key) this.claims.delete(t);
+    for (const t of this.claimed.get(key) ?? []) if (this.claims.get(t) === key) this.claims.delete(t);
+    this.claimed.delete(key);
   }
 
   private event(
