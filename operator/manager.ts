@@ -53,6 +53,12 @@ export interface OperatorConfig {
 type Obj<T> = T & k8s.KubernetesObject;
 
 const MANAGED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+/**
+ * Keys reconciled at once per kind. A reconcile mostly waits on the API server
+ * and Kafka (Kafka work is batched across reconciles, so more in flight means
+ * fuller batches, not more requests).
+ */
+const QUEUE_CONCURRENCY = 16;
 
 export class Operator {
   readonly metrics = createOperatorMetrics();
@@ -271,7 +277,7 @@ export class Operator {
       }
     };
     return new WorkQueue(guarded, {
-      concurrency: 8,
+      concurrency: QUEUE_CONCURRENCY,
       onProcessed: (_key, ms, outcome) => {
         this.metrics.reconciles.inc({ kind, outcome });
         this.metrics.reconcileDuration.observe({ kind }, ms / 1000);
