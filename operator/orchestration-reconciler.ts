@@ -42,8 +42,6 @@ export const TOPICS_FINALIZER = "eventloom.io/topics";
 
 const MANAGED_CONFIGS = ["cleanup.policy", "retention.ms"];
 const TRUST_REAPPLY_MS = 5 * 60_000;
-/** How long new topics may be on their way before a new Orchestration's status says so. */
-const QUIET_CREATING_MS = 2000;
 
 export interface OrchestrationReconcilerDeps {
   kube: Kube;
@@ -72,14 +70,9 @@ interface TopicsOutcome {
   topics: string[];
   /** A transient failure to surface after the status is written (so the queue backs off). */
   retry?: Error;
-  /** Topics are on their way: look again after this long. */
+  /** Topics Kafka accepted are not listed yet: look again after this long. */
   requeueAfterMs?: number;
-  /** They have been on their way for a short while only. */
-  quiet?: boolean;
 }
-
-/** TopicsReady reason while Kafka has accepted new topics but does not list them yet (progress, not a fault). */
-export const TOPICS_CREATING = "TopicsCreating";
 
 export class OrchestrationReconciler {
   /** Which Orchestration claimed which topic, to refuse a second claimant with a clear condition. */
@@ -113,10 +106,6 @@ export class OrchestrationReconciler {
 
     const generation = orch.metadata.generation ?? 0;
     const topics = await this.reconcileTopics(key, orch, generation);
-    // New topics a moment old on a new Orchestration: nothing worth a status or trust write yet (both
-    // follow once Kafka lists the topics, usually within a second); the next look is soon.
-    if (topics.requeueAfterMs !== undefined && topics.quiet && !orch.status?.conditions?.length)
-      return { requeueAfterMs: topics.requeueAfterMs };
     const { steps, missing, trust } = this.bindWorkers(orch, engineKeys);
     if (engineKeys.length > 0) await this.applyTrust(key, trustConfigMapFor(orch, trust));
 
@@ -171,7 +160,6 @@ export class OrchestrationReconciler {
     for (const next of status.conditions ?? []) {
       const before = getCondition(orch.status?.conditions, next.type);
       if (before?.status === next.status && before.reason === next.reason) continue;
-      if (next.reason === TOPICS_CREATING) continue;
       if (next.type === ORCHESTRATION_CONDITIONS.ready) {
         await this.event(orch, next.status === "True" ? "Normal" : "Warning", next.reason, next.message);
       } else if (next.status === "False") {
@@ -227,7 +215,7 @@ export class OrchestrationReconciler {
       // While topics this process created are on their way, look often; otherwise a couple of seconds
       // old is fine (a topic deleted by hand shows up on the next look).
       const waitingBefore = names.some((n) => kafka.isPending(n));
-      const cluster = await kafka.topics(waitingBefore ? 200 : 2000);
+      const cluster = await kafka.topics(waitingBefore ? 500 : 2000);
       // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
       const clashes = names.filter((n) => !cluster.has(n) && cluster.metricTwin(n) !== undefined);
       if (clashes.length > 0) {
@@ -305,23 +293,9 @@ export class OrchestrationReconciler {
           topics: names,
         };
       }
-      const onTheirWay = diff.create.map((t) => t.name);
-      if (onTheirWay.length > 0) {
-        // Kafka accepted them; Ready waits until its metadata lists them (a producer could not use them before).
-        const waitedMs = Math.max(0, ...onTheirWay.map((n) => kafka.pendingForMs(n) ?? 0));
-        return {
-          condition: {
-            type,
-            status: "False",
-            reason: TOPICS_CREATING,
-            message: `waiting for Kafka to list ${onTheirWay.length} new topic(s)`,
-            observedGeneration: generation,
-          },
-          topics: names,
-          requeueAfterMs: Math.min(2000, Math.max(200, waitedMs / 2)),
-          quiet: waitedMs < QUIET_CREATING_MS,
-        };
-      }
+      // Accepted by Kafka (now or a moment ago) but not listed by its metadata yet: they exist as far as
+      // Kafka's controller is concerned; they are looked at again shortly, once listed (configs, partitions).
+      const onTheirWay = diff.create.length > 0;
       return {
         condition: {
           type,
@@ -331,6 +305,7 @@ export class OrchestrationReconciler {
           observedGeneration: generation,
         },
         topics: names,
+        ...(onTheirWay ? { requeueAfterMs: 1000 } : {}),
       };
     } catch (err) {
       const unavailable = err instanceof KafkaUnavailableError;
