@@ -26,6 +26,68 @@ interface Session {
   retired: boolean;
 }
 
+/**
+ * One admin session (one connection per broker) that is replaced when Kafka
+ * stops answering. A broker answers the requests of one connection in order,
+ * so a slow DeleteTopics or CreateTopics (the broker waits for the controller)
+ * holds up every request behind it on that connection: metadata reads, writes
+ * and single requests (the autoscaler's lag reads among them) each get their own.
+ */
+class Lane {
+  private current: Session | undefined;
+  private connecting: Promise<Session> | undefined;
+
+  constructor(private readonly client: KafkaClient) {}
+
+  async use<T>(fn: (admin: KafkaAdmin) => Promise<T>): Promise<T> {
+    const session = await this.get();
+    session.users++;
+    try {
+      return await fn(session.admin);
+    } catch (err) {
+      if (err instanceof KafkaUnavailableError) this.retire(session);
+      throw err;
+    } finally {
+      session.users--;
+      if (session.retired && session.users === 0) void session.admin.close().catch(() => undefined);
+    }
+  }
+
+  get requests(): number {
+    return this.current?.admin.requests ?? 0;
+  }
+
+  async close(): Promise<void> {
+    const session = this.current;
+    this.current = undefined;
+    await session?.admin.close().catch(() => undefined);
+  }
+
+  private retire(session: Session): void {
+    session.retired = true;
+    if (this.current === session) this.current = undefined;
+  }
+
+  private async get(): Promise<Session> {
+    if (this.current) return this.current;
+    this.connecting ??= (async () => {
+      const admin = this.client.admin();
+      try {
+        await admin.connect();
+      } catch (err) {
+        await admin.close().catch(() => undefined);
+        throw err;
+      }
+      const session: Session = { admin, users: 0, retired: false };
+      this.current = session;
+      return session;
+    })().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+}
+
 /** The cluster's topics as one metadata request saw them. */
 export class TopicSnapshot {
   private metricNames: Map<string, string> | undefined;
@@ -73,12 +135,20 @@ export interface SharedKafkaAdminOptions {
   pendingTtlMs?: number;
   /** Least time between two cluster metadata requests, ms (also at least twice the last one's duration). */
   minTopicsIntervalMs?: number;
+  /**
+   * Client for the shared topic work (the metadata of every topic, the batched
+   * creations, config reads and deletions), typically with a longer request
+   * timeout than `client`: one such request carries the work of many
+   * Orchestrations and takes seconds on a busy broker with thousands of topics.
+   */
+  bulkClient?: KafkaClient;
   now?: () => number;
 }
 
 export class SharedKafkaAdmin {
-  private current: Session | undefined;
-  private connecting: Promise<Session> | undefined;
+  private readonly lane: Lane;
+  private readonly reads: Lane;
+  private readonly writes: Lane;
   private snapshot: TopicSnapshot | undefined;
   private fetching: { sentAtMs: number; promise: Promise<TopicSnapshot> } | undefined;
   private lastFetch = { sentAtMs: -Infinity, durationMs: 0 };
@@ -88,14 +158,14 @@ export class SharedKafkaAdmin {
   private readonly configReads: Coalescer<string, Map<string, Record<string, string | null>>>;
   private readonly deletes: Coalescer<string, void>;
   private readonly now: () => number;
-  private readonly opts: Required<Omit<SharedKafkaAdminOptions, "now">>;
+  private readonly opts: Required<Omit<SharedKafkaAdminOptions, "now" | "bulkClient">>;
   /** Configs read by `topicConfigs` (every caller asks for the same ones: the managed configs). */
   private readonly configNames = new Set<string>();
 
-  constructor(
-    private readonly client: KafkaClient,
-    options: SharedKafkaAdminOptions = {},
-  ) {
+  constructor(client: KafkaClient, options: SharedKafkaAdminOptions = {}) {
+    this.lane = new Lane(client);
+    this.reads = new Lane(options.bulkClient ?? client);
+    this.writes = new Lane(options.bulkClient ?? client);
     this.now = options.now ?? Date.now;
     this.opts = {
       batchWindowMs: options.batchWindowMs ?? 20,
@@ -106,28 +176,22 @@ export class SharedKafkaAdmin {
     const splittable = (err: unknown) => !(err instanceof KafkaUnavailableError);
     const batch = { windowMs: this.opts.batchWindowMs, maxItems: this.opts.maxTopicsPerRequest, splittable };
     this.creates = new Coalescer(
-      (specs) => this.use((admin) => admin.createTopics(uniqueBy(specs, (s) => s.name))),
+      (specs) => this.writes.use((admin) => admin.createTopics(uniqueBy(specs, (s) => s.name))),
       batch,
     );
     this.configReads = new Coalescer(
-      (names) => this.use((admin) => admin.configsOf(unique(names), [...this.configNames])),
+      (names) => this.reads.use((admin) => admin.configsOf(unique(names), [...this.configNames])),
       batch,
     );
-    this.deletes = new Coalescer((names) => this.use((admin) => admin.deleteTopics(unique(names))), batch);
+    this.deletes = new Coalescer(
+      (names) => this.writes.use((admin) => admin.deleteTopics(unique(names))),
+      batch,
+    );
   }
 
-  async use<T>(fn: (admin: KafkaAdmin) => Promise<T>): Promise<T> {
-    const session = await this.get();
-    session.users++;
-    try {
-      return await fn(session.admin);
-    } catch (err) {
-      if (err instanceof KafkaUnavailableError) this.retire(session);
-      throw err;
-    } finally {
-      session.users--;
-      if (session.retired && session.users === 0) void session.admin.close().catch(() => undefined);
-    }
+  /** Runs `fn` on the admin session for single requests (partition and config changes, lag reads). */
+  use<T>(fn: (admin: KafkaAdmin) => Promise<T>): Promise<T> {
+    return this.lane.use(fn);
   }
 
   /**
@@ -166,7 +230,8 @@ export class SharedKafkaAdmin {
 
   private fetch(): Promise<TopicSnapshot> {
     const sentAtMs = this.now();
-    const promise = this.use((admin) => admin.describeAllTopics())
+    const promise = this.reads
+      .use((admin) => admin.describeAllTopics())
       .then((described) => {
         const snapshot = new TopicSnapshot(new Map(described.map((d) => [d.name, d])), sentAtMs);
         for (const [name, since] of this.pending) {
@@ -254,39 +319,13 @@ export class SharedKafkaAdmin {
     this.snapshot = undefined;
   }
 
-  /** Requests the current admin session has sent (resets when the session is replaced). */
+  /** Requests the current admin session of `use` has sent (resets when the session is replaced). */
   get requests(): number {
-    return this.current?.admin.requests ?? 0;
+    return this.lane.requests;
   }
 
   async close(): Promise<void> {
-    const session = this.current;
-    this.current = undefined;
-    await session?.admin.close().catch(() => undefined);
-  }
-
-  private retire(session: Session): void {
-    session.retired = true;
-    if (this.current === session) this.current = undefined;
-  }
-
-  private async get(): Promise<Session> {
-    if (this.current) return this.current;
-    this.connecting ??= (async () => {
-      const admin = this.client.admin();
-      try {
-        await admin.connect();
-      } catch (err) {
-        await admin.close().catch(() => undefined);
-        throw err;
-      }
-      const session: Session = { admin, users: 0, retired: false };
-      this.current = session;
-      return session;
-    })().finally(() => {
-      this.connecting = undefined;
-    });
-    return this.connecting;
+    await Promise.all([this.lane.close(), this.reads.close(), this.writes.close()]);
   }
 }
 

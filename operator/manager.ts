@@ -85,18 +85,20 @@ export class Operator {
     private readonly onLostLeadership: () => void,
   ) {
     this.kube = new Kube(kc);
-    this.kafka = new SharedKafkaAdmin(
+    const kafkaClient = (requestTimeoutMs: number) =>
       new KafkaClient({
         brokers: config.kafkaBrokers,
         clientId: "eventloom-operator",
         // Fail fast: a reconcile that waits on a dead broker holds its key; the queue retries with backoff.
         retries: 1,
         connectionTimeoutMs: 2000,
-        requestTimeoutMs: 5_000,
+        requestTimeoutMs,
         onLog: (level, message) =>
           level === "error" ? log.debug({ kafka: message }, "kafka client") : undefined,
-      }),
-    );
+      });
+    // Batched topic work carries many Orchestrations per request, and the metadata of every topic
+    // takes seconds on a busy broker with thousands of topics: it gets longer than single requests.
+    this.kafka = new SharedKafkaAdmin(kafkaClient(5_000), { bulkClient: kafkaClient(20_000) });
     this.recorder = new EventRecorder(this.kube.core, "eventloom-operator", log);
     const onError = (kind: string, err: unknown, retryInMs: number) =>
       log.warn({ kind, err: apiMessage(err), retryInMs }, "watch failed; restarting");
