@@ -1,76 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { SharedKafkaAdmin } from "./kafka-admin.ts";
 import { KafkaUnavailableError } from "../services/kafka/client.ts";
-import type { KafkaClient, TopicDescription, TopicSpec } from "../services/kafka/client.ts";
-
-/** A fake cluster behind fake admin sessions: counts the requests of each kind. */
-function fakeKafka() {
-  const cluster = new Map<string, TopicDescription>();
-  const calls = {
-    describeAll: 0,
-    create: [] as string[][],
-    configs: [] as string[][],
-    delete: [] as string[][],
-  };
-  let sessions = 0;
-  let down = false;
-  const state = {
-    cluster,
-    calls,
-    get sessions() {
-      return sessions;
-    },
-    setDown(v: boolean) {
-      down = v;
-    },
-    /** Topics created but not listed yet (as the broker does for a while). */
-    unlisted: new Set<string>(),
-  };
-  const check = () => {
-    if (down) throw new KafkaUnavailableError("Kafka did not answer");
-  };
-  const client = {
-    admin() {
-      sessions++;
-      return {
-        requests: 0,
-        async connect() {
-          check();
-        },
-        async close() {},
-        async describeAllTopics() {
-          check();
-          calls.describeAll++;
-          await new Promise((r) => setTimeout(r, 5));
-          return [...cluster.values()].filter((t) => !state.unlisted.has(t.name));
-        },
-        async createTopics(specs: TopicSpec[]) {
-          check();
-          calls.create.push(specs.map((s) => s.name));
-          const bad = specs.find((s) => s.name.includes("bad"));
-          if (bad) throw new Error(`Kafka refused to create topics: ${bad.name} is invalid`);
-          for (const s of specs) {
-            cluster.set(s.name, { name: s.name, partitions: s.partitions, replicationFactor: 1 });
-            state.unlisted.add(s.name);
-          }
-        },
-        async configsOf(names: string[], configNames: string[]) {
-          check();
-          calls.configs.push(names);
-          return new Map(
-            names.map((n) => [n, Object.fromEntries(configNames.map((c) => [c, `${c} of ${n}`]))]),
-          );
-        },
-        async deleteTopics(names: string[]) {
-          check();
-          calls.delete.push(names);
-          for (const n of names) cluster.delete(n);
-        },
-      };
-    },
-  } as unknown as KafkaClient;
-  return { client, state };
-}
+import type { TopicSpec } from "../services/kafka/client.ts";
+import { fakeKafka } from "./fake-kafka.ts";
 
 const spec = (name: string): TopicSpec => ({ name, partitions: 1, replicationFactor: 1 });
 
