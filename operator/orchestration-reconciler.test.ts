@@ -75,7 +75,7 @@ describe("OrchestrationReconciler with the shared Kafka admin", () => {
     expect(t.state.calls.create[0]).toHaveLength(24);
     for (const n of ["a", "b", "c"]) expect(t.topicsReady(n)).toMatchObject({ status: "True" });
     // Created but not listed yet: looked at again shortly.
-    expect((outcomes[0] as PromiseFulfilledResult<unknown>).value).toEqual({ requeueAfterMs: 1000 });
+    expect((outcomes[0] as PromiseFulfilledResult<unknown>).value).toEqual({ requeueAfterMs: 5000 });
   });
 
   it("neither creates again nor describes topics Kafka accepted but does not list yet, and writes no status again", async () => {

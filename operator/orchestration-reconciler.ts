@@ -42,6 +42,15 @@ export const TOPICS_FINALIZER = "eventloom.io/topics";
 
 const MANAGED_CONFIGS = ["cleanup.policy", "retention.ms"];
 const TRUST_REAPPLY_MS = 5 * 60_000;
+/**
+ * How old the shared list of the cluster's topics may be. One metadata request
+ * over every topic serves all reconciles; demanding a fresher one made each
+ * reconcile wait for the next request (seconds apart with 8,000 topics on a
+ * busy broker) while holding its place in the queue.
+ */
+const TOPICS_MAX_AGE_MS = 5000;
+/** When topics Kafka accepted but does not list yet are looked at again (their configs then). */
+const PENDING_RECHECK_MS = 5000;
 
 export interface OrchestrationReconcilerDeps {
   kube: Kube;
@@ -212,10 +221,9 @@ export class OrchestrationReconciler {
 
     try {
       const kafka = this.deps.kafka;
-      // While topics this process created are on their way, look often; otherwise a couple of seconds
-      // old is fine (a topic deleted by hand shows up on the next look).
-      const waitingBefore = names.some((n) => kafka.isPending(n));
-      const cluster = await kafka.topics(waitingBefore ? 500 : 2000);
+      // A few seconds old is fine: a topic deleted by hand shows up on the next look, and a collision
+      // the list did not show yet is refused by Kafka (which drops the list, see below).
+      const cluster = await kafka.topics(TOPICS_MAX_AGE_MS);
       // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
       const clashes = names.filter((n) => !cluster.has(n) && cluster.metricTwin(n) !== undefined);
       if (clashes.length > 0) {
@@ -305,10 +313,12 @@ export class OrchestrationReconciler {
           observedGeneration: generation,
         },
         topics: names,
-        ...(onTheirWay ? { requeueAfterMs: 1000 } : {}),
+        ...(onTheirWay ? { requeueAfterMs: PENDING_RECHECK_MS } : {}),
       };
     } catch (err) {
       const unavailable = err instanceof KafkaUnavailableError;
+      // Refused (a collision with a topic the list did not show, say): the next look asks Kafka again.
+      if (!unavailable) this.deps.kafka.invalidateTopics();
       const condition: ConditionInput = {
         type,
         status: "False",
