@@ -55,6 +55,12 @@ export interface OperatorConfig {
 type Obj<T> = T & k8s.KubernetesObject;
 
 const MANAGED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+/**
+ * Keys reconciled at once per kind. A reconcile mostly waits on the API server
+ * and Kafka (Kafka work is batched across reconciles, so more in flight means
+ * fuller batches, not more requests).
+ */
+const QUEUE_CONCURRENCY = 16;
 
 export class Operator {
   readonly metrics = createOperatorMetrics();
@@ -81,18 +87,20 @@ export class Operator {
     private readonly onLostLeadership: () => void,
   ) {
     this.kube = new Kube(client);
-    this.kafka = new SharedKafkaAdmin(
+    const kafkaClient = (requestTimeoutMs: number) =>
       new KafkaClient({
         brokers: config.kafkaBrokers,
         clientId: "eventloom-operator",
         // Fail fast: a reconcile that waits on a dead broker holds its key; the queue retries with backoff.
         retries: 1,
         connectionTimeoutMs: 2000,
-        requestTimeoutMs: 5_000,
+        requestTimeoutMs,
         onLog: (level, message) =>
           level === "error" ? log.debug({ kafka: message }, "kafka client") : undefined,
-      }),
-    );
+      });
+    // Batched topic work carries many Orchestrations per request, and the metadata of every topic
+    // takes seconds on a busy broker with thousands of topics: it gets longer than single requests.
+    this.kafka = new SharedKafkaAdmin(kafkaClient(5_000), { bulkClient: kafkaClient(20_000) });
     this.recorder = new EventRecorder(this.kube.events, "eventloom-operator", log);
     const onError = (kind: string, err: unknown, retryInMs: number) =>
       log.warn({ kind, err: apiMessage(err), retryInMs }, "watch failed; restarting");
@@ -273,7 +281,7 @@ export class Operator {
       }
     };
     return new WorkQueue(guarded, {
-      concurrency: 8,
+      concurrency: QUEUE_CONCURRENCY,
       onProcessed: (_key, ms, outcome) => {
         this.metrics.reconciles.inc({ kind, outcome });
         this.metrics.reconcileDuration.observe({ kind }, ms / 1000);

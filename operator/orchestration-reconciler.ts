@@ -29,7 +29,6 @@ import type { TrustEntry } from "./builders/keys.ts";
 import { isSpecError } from "./builders/errors.ts";
 import { generateSigningKey } from "../services/events/keys.ts";
 import type { SigningKey } from "../services/events/keys.ts";
-import { topicMetricName } from "../services/events/topics.ts";
 import { KafkaUnavailableError } from "../services/kafka/client.ts";
 import type { Kube } from "./kube.ts";
 import type { SharedKafkaAdmin } from "./kafka-admin.ts";
@@ -43,6 +42,15 @@ export const TOPICS_FINALIZER = "eventloom.io/topics";
 
 const MANAGED_CONFIGS = ["cleanup.policy", "retention.ms"];
 const TRUST_REAPPLY_MS = 5 * 60_000;
+/**
+ * How old the shared list of the cluster's topics may be. One metadata request
+ * over every topic serves all reconciles; demanding a fresher one made each
+ * reconcile wait for the next request (seconds apart with 8,000 topics on a
+ * busy broker) while holding its place in the queue.
+ */
+const TOPICS_MAX_AGE_MS = 5000;
+/** When topics Kafka accepted but does not list yet are looked at again (their configs then). */
+const PENDING_RECHECK_MS = 5000;
 
 export interface OrchestrationReconcilerDeps {
   kube: Kube;
@@ -71,13 +79,15 @@ interface TopicsOutcome {
   topics: string[];
   /** A transient failure to surface after the status is written (so the queue backs off). */
   retry?: Error;
-  /** Topics were created in this pass. */
-  created?: boolean;
+  /** Topics Kafka accepted are not listed yet: look again after this long. */
+  requeueAfterMs?: number;
 }
 
 export class OrchestrationReconciler {
   /** Which Orchestration claimed which topic, to refuse a second claimant with a clear condition. */
   private readonly claims = new Map<string, string>();
+  /** The topics each Orchestration claimed (the reverse of `claims`). */
+  private readonly claimed = new Map<string, string[]>();
   private readonly appliedTrust = new Map<string, { content: string; atMs: number }>();
 
   constructor(private readonly deps: OrchestrationReconcilerDeps) {}
@@ -92,16 +102,19 @@ export class OrchestrationReconciler {
     }
     if (orch.metadata.deletionTimestamp) return this.finalize(key, orch);
     const finalizers = orch.metadata.finalizers ?? [];
-    if (!finalizers.includes(TOPICS_FINALIZER)) {
-      orch = (await this.deps.kube.setFinalizers(ORCHESTRATION_PLURAL, orch, [
-        ...finalizers,
-        TOPICS_FINALIZER,
-      ])) as Orchestration;
-    }
+    // The signing key does not wait for the finalizer (its Secret goes with the Orchestration through
+    // its ownerReference); the topics do, so that a deletion always finds the finalizer to remove them.
+    const withFinalizer = finalizers.includes(TOPICS_FINALIZER)
+      ? Promise.resolve(orch)
+      : (this.deps.kube.setFinalizers(ORCHESTRATION_PLURAL, orch, [
+          ...finalizers,
+          TOPICS_FINALIZER,
+        ]) as Promise<Orchestration>);
+    const [patched, engineKeys] = await Promise.all([withFinalizer, this.reconcileSigningKey(orch)]);
+    orch = patched;
 
     const generation = orch.metadata.generation ?? 0;
     const topics = await this.reconcileTopics(key, orch, generation);
-    const engineKeys = await this.reconcileSigningKey(orch);
     const { steps, missing, trust } = this.bindWorkers(orch, engineKeys);
     if (engineKeys.length > 0) await this.applyTrust(key, trustConfigMapFor(orch, trust));
 
@@ -145,8 +158,7 @@ export class OrchestrationReconciler {
     };
     await this.writeStatus(orch, status);
     if (topics.retry) throw topics.retry;
-    // Just created topics are checked again shortly (leaders, configs), level-triggered.
-    if (topics.created) return { requeueAfterMs: 1000 };
+    if (topics.requeueAfterMs !== undefined) return { requeueAfterMs: topics.requeueAfterMs };
     return;
   }
 
@@ -208,98 +220,105 @@ export class OrchestrationReconciler {
     this.claim(key, names);
 
     try {
-      return await this.deps.kafka.use(async (admin) => {
-        // A topic deleted by hand shows up on the next list (at most a couple of seconds old).
-        const existingSet = await this.deps.kafka.topicNames();
-        const existing = [...existingSet];
-        // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
-        const byMetric = new Map(existing.map((t) => [topicMetricName(t), t]));
-        const clashes = names.filter((n) => !existingSet.has(n) && byMetric.has(topicMetricName(n)));
-        if (clashes.length > 0) {
-          const message = `Kafka already has topic(s) ${clashes.map((c) => byMetric.get(topicMetricName(c))).join(", ")}, which collide with ${clashes.join(", ")} (Kafka treats '.' and '_' as the same); rename this Orchestration or delete the other topic`;
-          return {
-            condition: {
-              type,
-              status: "False",
-              reason: "TopicCollision",
-              message,
-              observedGeneration: generation,
-            },
-            topics: [],
-          };
-        }
-        const present = names.filter((n) => existingSet.has(n));
-        const described = await admin.describeTopics(present, existingSet);
-        const configs = await admin.configsOf(present, MANAGED_CONFIGS);
-        const diff = diffTopics(
-          desired,
-          described.map((d) => ({ ...d, configs: configs.get(d.name) ?? {} })),
-        );
-        if (diff.create.length > 0) {
-          await admin.createTopics(
-            diff.create.map((t) => ({
-              name: t.name,
-              partitions: t.partitions,
-              replicationFactor: t.replicationFactor,
-              configs: t.configs,
-            })),
-          );
-          this.deps.kafka.noteTopics(
-            diff.create.map((t) => t.name),
-            true,
-          );
-          await this.event(
-            orch,
-            "Normal",
-            "TopicsCreated",
-            `created Kafka topic(s) ${diff.create.map((t) => t.name).join(", ")}`,
-          );
-        }
-        for (const inc of diff.increasePartitions) {
-          await admin.increasePartitions(inc.name, inc.to);
-          await this.event(
-            orch,
-            "Normal",
-            "PartitionsIncreased",
-            `raised partitions of ${inc.name} from ${inc.from} to ${inc.to}`,
-          );
-        }
-        for (const change of diff.alterConfigs) {
-          await admin.setTopicConfigs(change.name, change.configs);
-          const what = Object.entries(change.changed)
-            .map(([k, v]) => `${k} ${v.from ?? "unset"} → ${v.to}`)
-            .join(", ");
-          await this.event(orch, "Normal", "TopicConfigUpdated", `updated ${change.name}: ${what}`);
-        }
-        const refused = [...diff.refusedDecreases, ...diff.refusedReplicationChanges];
-        if (refused.length > 0) {
-          const reason =
-            diff.refusedDecreases.length > 0 ? "PartitionDecreaseRefused" : "ReplicationChangeRefused";
-          return {
-            condition: {
-              type,
-              status: "False",
-              reason,
-              message: refused.map((r) => r.message).join(" "),
-              observedGeneration: generation,
-            },
-            topics: names,
-          };
-        }
+      const kafka = this.deps.kafka;
+      // A few seconds old is fine: a topic deleted by hand shows up on the next look, and a collision
+      // the list did not show yet is refused by Kafka (which drops the list, see below).
+      const cluster = await kafka.topics(TOPICS_MAX_AGE_MS);
+      // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
+      const clashes = names.filter((n) => !cluster.has(n) && cluster.metricTwin(n) !== undefined);
+      if (clashes.length > 0) {
+        const message = `Kafka already has topic(s) ${clashes.map((c) => cluster.metricTwin(c)).join(", ")}, which collide with ${clashes.join(", ")} (Kafka treats '.' and '_' as the same); rename this Orchestration or delete the other topic`;
         return {
           condition: {
             type,
-            status: "True",
-            reason: "TopicsReady",
-            message: `${names.length} topics exist with the desired partitions and configs`,
+            status: "False",
+            reason: "TopicCollision",
+            message,
+            observedGeneration: generation,
+          },
+          topics: [],
+        };
+      }
+      const present = names.filter((n) => cluster.has(n));
+      const configs = await kafka.topicConfigs(present, MANAGED_CONFIGS);
+      const diff = diffTopics(
+        desired,
+        present.map((n) => ({
+          ...(cluster.get(n) as { name: string; partitions: number; replicationFactor: number }),
+          configs: configs.get(n) ?? {},
+        })),
+      );
+      // Created a moment ago and not listed yet: on its way, not created again.
+      const create = diff.create.filter((t) => !kafka.isPending(t.name));
+      if (create.length > 0) {
+        await kafka.createTopics(
+          create.map((t) => ({
+            name: t.name,
+            partitions: t.partitions,
+            replicationFactor: t.replicationFactor,
+            configs: t.configs,
+          })),
+        );
+        await this.event(
+          orch,
+          "Normal",
+          "TopicsCreated",
+          `created Kafka topic(s) ${create.map((t) => t.name).join(", ")}`,
+        );
+      }
+      if (diff.increasePartitions.length + diff.alterConfigs.length > 0) {
+        await kafka.use(async (admin) => {
+          for (const inc of diff.increasePartitions) {
+            await admin.increasePartitions(inc.name, inc.to);
+            await this.event(
+              orch,
+              "Normal",
+              "PartitionsIncreased",
+              `raised partitions of ${inc.name} from ${inc.from} to ${inc.to}`,
+            );
+          }
+          for (const change of diff.alterConfigs) {
+            await admin.setTopicConfigs(change.name, change.configs);
+            const what = Object.entries(change.changed)
+              .map(([k, v]) => `${k} ${v.from ?? "unset"} → ${v.to}`)
+              .join(", ");
+            await this.event(orch, "Normal", "TopicConfigUpdated", `updated ${change.name}: ${what}`);
+          }
+        });
+      }
+      const refused = [...diff.refusedDecreases, ...diff.refusedReplicationChanges];
+      if (refused.length > 0) {
+        const reason =
+          diff.refusedDecreases.length > 0 ? "PartitionDecreaseRefused" : "ReplicationChangeRefused";
+        return {
+          condition: {
+            type,
+            status: "False",
+            reason,
+            message: refused.map((r) => r.message).join(" "),
             observedGeneration: generation,
           },
           topics: names,
-          created: diff.create.length > 0,
         };
-      });
+      }
+      // Accepted by Kafka (now or a moment ago) but not listed by its metadata yet: they exist as far as
+      // Kafka's controller is concerned; they are looked at again shortly, once listed (configs, partitions).
+      const onTheirWay = diff.create.length > 0;
+      return {
+        condition: {
+          type,
+          status: "True",
+          reason: "TopicsReady",
+          message: `${names.length} topics exist with the desired partitions and configs`,
+          observedGeneration: generation,
+        },
+        topics: names,
+        ...(onTheirWay ? { requeueAfterMs: PENDING_RECHECK_MS } : {}),
+      };
     } catch (err) {
       const unavailable = err instanceof KafkaUnavailableError;
+      // Refused (a collision with a topic the list did not show, say): the next look asks Kafka again.
+      if (!unavailable) this.deps.kafka.invalidateTopics();
       const condition: ConditionInput = {
         type,
         status: "False",
@@ -403,13 +422,11 @@ export class OrchestrationReconciler {
     }
     if (policy === "Delete" && topics.size > 0) {
       try {
-        const deleted = await this.deps.kafka.use(async (admin) => {
-          const existing = new Set(await admin.listTopics());
-          const mine = [...topics].filter((t) => existing.has(t));
-          await admin.deleteTopics(mine);
-          this.deps.kafka.noteTopics(mine, false);
-          return mine;
-        });
+        const kafka = this.deps.kafka;
+        const existing = await kafka.topics(1000);
+        // Created but not listed yet still counts: deleting it fails until Kafka lists it, and is retried.
+        const deleted = [...topics].filter((t) => existing.has(t) || kafka.isPending(t));
+        await kafka.deleteTopics(deleted);
         await this.event(
           orch,
           "Normal",
@@ -466,13 +483,17 @@ export class OrchestrationReconciler {
   }
 
   private claim(key: string, topics: string[]): void {
-    for (const [t, owner] of this.claims) if (owner === key && !topics.includes(t)) this.claims.delete(t);
+    for (const t of this.claimed.get(key) ?? []) {
+      if (!topics.includes(t) && this.claims.get(t) === key) this.claims.delete(t);
+    }
     for (const t of topics) this.claims.set(t, key);
+    this.claimed.set(key, topics);
   }
 
   private release(key: string): void {
     this.appliedTrust.delete(key);
-    for (const [t, owner] of this.claims) if (owner === key) this.claims.delete(t);
+    for (const t of this.claimed.get(key) ?? []) if (this.claims.get(t) === key) this.claims.delete(t);
+    this.claimed.delete(key);
   }
 
   private event(

@@ -350,6 +350,24 @@ export class KafkaAdmin {
     }
   }
 
+  /**
+   * Every topic of the cluster with its partition count and replication
+   * factor, in one metadata request (what `listTopics` sends, keeping the
+   * partitions it drops). Cheaper than a list followed by a describe.
+   */
+  async describeAllTopics(): Promise<TopicDescription[]> {
+    try {
+      const { topics } = await this.admin.fetchTopicMetadata();
+      return topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.length,
+        replicationFactor: t.partitions[0]?.replicas.length ?? 0,
+      }));
+    } catch (err) {
+      throw classifyKafkaError(err, "describe the cluster's topics");
+    }
+  }
+
   /** Current values of the named configs of a topic (only those asked for). */
   async topicConfigs(topic: string, names: string[]): Promise<Record<string, string | null>> {
     try {
