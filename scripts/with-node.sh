@@ -16,7 +16,10 @@ if [[ "$(node_major node)" -lt 24 ]]; then
 fi
 export PATH="$ROOT/node_modules/.bin:$PATH"
 # Install dependencies when node_modules is missing or older than the lockfile.
-if [[ ! -d "$ROOT/node_modules" || "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]]; then
+# A symlinked node_modules (a git worktree sharing another checkout's) is left alone: npm ci would empty
+# the shared directory under its other users.
+if [[ ! -L "$ROOT/node_modules" ]] &&
+  [[ ! -d "$ROOT/node_modules" || "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]]; then
   log "installing npm dependencies (npm ci)"
   (cd "$ROOT" && npm ci --no-audit --no-fund >&2)
 fi
