@@ -21,7 +21,7 @@ import type { OrchestrationEntry } from "../runtime/registry.ts";
 import type { OutgoingRecord } from "../kafka/client.ts";
 import type { TopicNamingOptions } from "../events/topics.ts";
 import { inputHash } from "./input-hash.ts";
-import { RUN_STATUSES, STATE_SCHEMA, isTerminal } from "./model.ts";
+import { RUN_STATUSES, STATE_SCHEMA, isTerminal, pendingSteps } from "./model.ts";
 import type { RunState, RunStatus } from "./model.ts";
 import { runRequestRecord, startRecord } from "./inbox.ts";
 import { engineInboxTopic } from "./topics.ts";
@@ -335,13 +335,7 @@ function pendingState({ request, at }: Accepted): RunState {
     status: "Pending",
     createdAt: at,
     updatedAt: at,
-    steps: request.spec.steps.map((s) => ({
-      name: s.name,
-      status: "Pending",
-      action: "do",
-      attempt: 0,
-      attempts: [],
-    })),
+    steps: pendingSteps(request.spec),
     completions: 0,
     requests: [],
     version: 0,

@@ -17,7 +17,7 @@
 import { stepSource } from "../../operator/builders/keys.ts";
 import type { OrchestrationSpec } from "../../operator/crds/types.ts";
 import type { Transition } from "./machine.ts";
-import { STATE_SCHEMA } from "./model.ts";
+import { pendingSteps, STATE_SCHEMA } from "./model.ts";
 import type { RunState, RunStatus, RunTrace } from "./model.ts";
 
 /** Observed events kept per run; older ones are dropped (the steps keep their status). */
@@ -68,13 +68,7 @@ export function observeEvent(state: RunState | undefined, input: ObservedInput, 
         trace: input.trace ?? { traceparent: "", traceId: "" },
         createdAt: now,
         updatedAt: now,
-        steps: input.spec.steps.map((st) => ({
-          name: st.name,
-          status: "Pending",
-          action: "do",
-          attempt: 0,
-          attempts: [],
-        })),
+        steps: pendingSteps(input.spec),
         completions: 0,
         requests: [],
         events: [],

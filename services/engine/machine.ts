@@ -11,7 +11,7 @@
 import { DEFAULT_STEP_TIMEOUT } from "../../operator/crds/types.ts";
 import type { OrchestrationSpec, Step } from "../../operator/crds/types.ts";
 import { parseDuration, retryDelaysMs } from "../events/retry.ts";
-import { isTerminal, STATE_SCHEMA } from "./model.ts";
+import { isTerminal, pendingSteps, STATE_SCHEMA } from "./model.ts";
 import type {
   Action,
   AttemptRecord,
@@ -136,13 +136,7 @@ export function startRun(req: StartRequest, now: number, readiness: Readiness): 
     trace: req.trace,
     createdAt: now,
     updatedAt: now,
-    steps: req.spec.steps.map((s) => ({
-      name: s.name,
-      status: "Pending",
-      action: "do",
-      attempt: 0,
-      attempts: [],
-    })),
+    steps: pendingSteps(req.spec),
     completions: 0,
     requests: [],
     version: 0,

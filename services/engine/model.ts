@@ -113,6 +113,11 @@ export interface StepRun {
   error?: ErrorInfo;
 }
 
+/** The steps of a run that has not started any: every step Pending, no attempt yet. */
+export function pendingSteps(spec: { steps: ReadonlyArray<{ name: string }> }): StepRun[] {
+  return spec.steps.map((s) => ({ name: s.name, status: "Pending", action: "do", attempt: 0, attempts: [] }));
+}
+
 /** An event observed for a choreographed run. */
 export interface ObservedEvent {
   id: string;
