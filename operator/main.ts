@@ -19,6 +19,7 @@ async function main(): Promise<void> {
   const connection = await loadKubeConnection();
   log.info({ server: connection.server, from: connection.source }, "Kubernetes API");
   const client = new KubeClient(connection);
+  let stopping = false;
   const operator = new Operator(
     client,
     {
@@ -45,11 +46,12 @@ async function main(): Promise<void> {
     },
     log,
     () => {
+      // Giving the lease up on SIGTERM is not losing it: the shutdown below exits 0.
+      if (stopping) return;
       // Like controller-runtime: a replica that lost the lease exits and restarts clean.
       process.exit(1);
     },
   );
-  let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
