@@ -9,6 +9,7 @@ import {
   isGone,
   isNamespaceTerminating,
   isNotFound,
+  isTransient,
 } from "./errors.ts";
 
 const status = (code: number, reason: string, message: string) =>
@@ -120,6 +121,25 @@ describe("classification of API errors", () => {
     { name: "a 404", err: status(404, "NotFound", "because it is being terminated"), want: false },
   ])("isNamespaceTerminating: $name", ({ err, want }) => {
     expect(isNamespaceTerminating(err)).toBe(want);
+  });
+});
+
+describe("isTransient", () => {
+  it.each([
+    ["429 storage initializing", status(429, "TooManyRequests", "storage is (re)initializing"), true],
+    ["503", status(503, "ServiceUnavailable", "unavailable"), true],
+    ["500", status(500, "InternalError", "boom"), true],
+    ["408", status(408, "Timeout", "slow"), true],
+    [
+      "a connection error (no status)",
+      Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
+      true,
+    ],
+    ["403 (RBAC)", status(403, "Forbidden", "forbidden"), false],
+    ["404 (no CRD)", status(404, "NotFound", "not found"), false],
+    ["401", status(401, "Unauthorized", "who are you"), false],
+  ])("%s → %s", (_what, err, transient) => {
+    expect(isTransient(err)).toBe(transient);
   });
 });
 

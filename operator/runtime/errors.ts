@@ -25,6 +25,16 @@ export const isAlreadyExists = (err: unknown): boolean => apiStatus(err) === 409
 /** 410 Gone: a watch's or list's resourceVersion is older than the server keeps; relist. */
 export const isGone = (err: unknown): boolean => apiStatus(err) === 410;
 
+/**
+ * Worth retrying: the server was busy or not ready (429, e.g. "storage is (re)initializing" right after
+ * a CRD is installed; 5xx; 408) or did not answer (no HTTP status: connection refused or reset, timeout).
+ * Other 4xx (401, 403, 404, ...) say the request or the configuration is wrong: retrying will not help.
+ */
+export function isTransient(err: unknown): boolean {
+  const status = apiStatus(err);
+  return status === undefined || status === 408 || status === 429 || status >= 500;
+}
+
 /** The API server's machine-readable reason (`NotFound`, `Conflict`, `Expired`, ...), when it sent one. */
 export function apiReason(err: unknown): string | undefined {
   if (err instanceof KubeApiError) return err.reason;

@@ -165,7 +165,35 @@ describe("Watcher", () => {
     expect(api.listCalls).toBe(1);
   });
 
-  it("fails start() when the first list fails", async () => {
+  it("retries a first list the server answers 429 to (storage initializing), then syncs", async () => {
+    let calls = 0;
+    const reported: string[] = [];
+    const w = new Watcher(fakeApi([], []).client, {
+      kind: "Thing",
+      apiVersion: "v1",
+      path: "/x",
+      list: async () => {
+        calls++;
+        if (calls === 1) {
+          throw new KubeApiError("GET /x", 429, {
+            reason: "TooManyRequests",
+            message: "storage is (re)initializing",
+          });
+        }
+        return { metadata: { resourceVersion: "5" }, items: [] };
+      },
+      onEvent: () => undefined,
+      onError: (_k, err) => reported.push(String((err as Error).message)),
+    });
+    await w.start();
+    expect(w.hasSynced).toBe(true);
+    expect(calls).toBe(2);
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toContain("429");
+    await w.stop();
+  });
+
+  it("fails start() when the first list is refused (403: RBAC)", async () => {
     const w = new Watcher(fakeApi([], []).client, {
       kind: "Thing",
       apiVersion: "v1",

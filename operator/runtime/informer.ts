@@ -18,7 +18,7 @@ import type * as k8s from "@kubernetes/client-node";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { KubeClient } from "../kube-client/client.ts";
 import type { WatchEvent } from "../kube-client/watch-lines.ts";
-import { isGone } from "./errors.ts";
+import { isGone, isTransient } from "./errors.ts";
 
 export type WatchEventType = "add" | "update" | "delete" | "resync";
 
@@ -108,9 +108,27 @@ export class Watcher<T extends KubernetesObject> {
     return this.synced;
   }
 
-  /** Lists (the cache is synced when this resolves), then watches in the background. */
+  /**
+   * Lists (the cache is synced when this resolves), then watches in the background. A first list that
+   * fails transiently (the API server starting, busy or unreachable) is retried with backoff, reported
+   * through `onError`, as client-go's reflector does; one the server refuses (401, 403, 404: RBAC or a
+   * missing CRD) rejects, so a misconfigured operator fails loudly at start.
+   */
   async start(): Promise<void> {
-    await this.relist();
+    for (;;) {
+      try {
+        await this.relist();
+        break;
+      } catch (err) {
+        if (this.stopped || !isTransient(err)) throw err;
+        this.failures++;
+        const delay = Math.round(backoffMs(this.failures) * (0.8 + Math.random() * 0.4));
+        this.opts.onError?.(this.opts.kind, err, delay);
+        await this.sleep(delay);
+        if (this.stopped) throw err;
+      }
+    }
+    this.failures = 0;
     this.synced = true;
     this.loop = this.watchLoop();
     this.scheduleResync();
