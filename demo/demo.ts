@@ -195,7 +195,15 @@ async function startRun(orch: string, input: object): Promise<string> {
 
 await until(
   "the gateway and engine to be ready",
-  async () => ((await fetch(`${gateway}/readyz`)).status === 200 ? true : undefined),
+  async () => {
+    // The gateway forwards the run API to the engine, which is ready later (it creates and reads its
+    // state topic first): wait for both.
+    const [g, e] = await Promise.all([
+      fetch(`${gateway}/readyz`),
+      fetch(`http://127.0.0.1:${enginePort}/readyz`),
+    ]);
+    return g.status === 200 && e.status === 200 ? true : undefined;
+  },
   120_000,
 );
 
