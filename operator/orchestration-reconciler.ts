@@ -183,21 +183,17 @@ export class OrchestrationReconciler {
     generation: number,
   ): Promise<TopicsOutcome> {
     const type = ORCHESTRATION_CONDITIONS.topicsReady;
+    /** TopicsReady=False for a reason that no topic work can fix: nothing is created. */
+    const notReady = (reason: string, message: string): TopicsOutcome => ({
+      condition: { type, status: "False", reason, message, observedGeneration: generation },
+      topics: [],
+    });
     let desired: DesiredTopic[];
     try {
       desired = topicsFor(orch, this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {});
     } catch (err) {
       if (!isSpecError(err)) throw err;
-      return {
-        condition: {
-          type,
-          status: "False",
-          reason: err.reason,
-          message: err.message,
-          observedGeneration: generation,
-        },
-        topics: [],
-      };
+      return notReady(err.reason, err.message);
     }
     const names = desired.map((t) => t.name);
     const taken = names.filter((t) => {
@@ -206,16 +202,7 @@ export class OrchestrationReconciler {
     });
     if (taken.length > 0) {
       const message = `topic(s) ${taken.join(", ")} already belong to Orchestration ${taken.map((t) => this.claims.get(t)).join(", ")}; rename this Orchestration or its steps`;
-      return {
-        condition: {
-          type,
-          status: "False",
-          reason: "TopicCollision",
-          message,
-          observedGeneration: generation,
-        },
-        topics: [],
-      };
+      return notReady("TopicCollision", message);
     }
     this.claim(key, names);
 
@@ -228,16 +215,7 @@ export class OrchestrationReconciler {
       const clashes = names.filter((n) => !cluster.has(n) && cluster.metricTwin(n) !== undefined);
       if (clashes.length > 0) {
         const message = `Kafka already has topic(s) ${clashes.map((c) => cluster.metricTwin(c)).join(", ")}, which collide with ${clashes.join(", ")} (Kafka treats '.' and '_' as the same); rename this Orchestration or delete the other topic`;
-        return {
-          condition: {
-            type,
-            status: "False",
-            reason: "TopicCollision",
-            message,
-            observedGeneration: generation,
-          },
-          topics: [],
-        };
+        return notReady("TopicCollision", message);
       }
       const present = names.filter((n) => cluster.has(n));
       const configs = await kafka.topicConfigs(present, MANAGED_CONFIGS);
