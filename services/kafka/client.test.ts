@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { KafkaUnavailableError, classifyKafkaError, kafkajsRequestQueue } from "./client.ts";
+import { NetworkError, MultipleErrors, ProtocolError, TimeoutError } from "@platformatic/kafka";
+import {
+  KafkaClient,
+  KafkaUnavailableError,
+  classifyKafkaError,
+  kafkajsRequestQueue,
+  producerImplementationFromEnv,
+} from "./client.ts";
 
 function named(name: string, message: string): Error {
   const e = new Error(message);
@@ -33,6 +40,67 @@ describe("classifyKafkaError", () => {
     const classified = classifyKafkaError(err, "create topics");
     expect(classified).not.toBeInstanceOf(KafkaUnavailableError);
     expect(classified.message).toBe(`Kafka refused to create topics: ${err.message}`);
+  });
+});
+
+describe("classifyKafkaError on @platformatic/kafka errors", () => {
+  it.each([
+    ["a network error", new NetworkError("Connection refused")],
+    ["a timeout", new TimeoutError("Request timed out")],
+    [
+      "retries that all failed on the network",
+      new MultipleErrors("Producing messages failed.", [new NetworkError("Connection closed")]),
+    ],
+  ])("treats %s as Kafka being unavailable", (_what, err) => {
+    expect(classifyKafkaError(err, "write records")).toBeInstanceOf(KafkaUnavailableError);
+  });
+
+  it("treats a protocol error as a refusal", () => {
+    const err = new ProtocolError("MESSAGE_TOO_LARGE");
+    const classified = classifyKafkaError(err, "write records");
+    expect(classified).not.toBeInstanceOf(KafkaUnavailableError);
+    expect(classified.message).toContain("Kafka refused to write records");
+  });
+});
+
+describe("the producer implementation", () => {
+  it.each([
+    [undefined, "kafkajs"],
+    ["", "kafkajs"],
+    ["kafkajs", "kafkajs"],
+    ["platformatic", "platformatic"],
+  ] as const)("EVENTLOOM_KAFKA_PRODUCER=%s selects %s", (value, expected) => {
+    const env = value === undefined ? {} : { EVENTLOOM_KAFKA_PRODUCER: value };
+    expect(producerImplementationFromEnv(env)).toBe(expected);
+  });
+
+  it("refuses an unknown implementation with the choices", () => {
+    expect(() => producerImplementationFromEnv({ EVENTLOOM_KAFKA_PRODUCER: "rdkafka" })).toThrow(
+      /EVENTLOOM_KAFKA_PRODUCER=rdkafka .* use kafkajs or platformatic/,
+    );
+  });
+
+  it.each(["kafkajs", "platformatic"] as const)(
+    "reports an unreachable cluster as KafkaUnavailableError on connect (%s)",
+    async (implementation) => {
+      const client = new KafkaClient({
+        brokers: ["127.0.0.1:1"],
+        clientId: "unit",
+        connectionTimeoutMs: 200,
+        requestTimeoutMs: 500,
+        retries: 0,
+      });
+      const producer = client.producer({ implementation });
+      expect(producer.implementation).toBe(implementation);
+      await expect(producer.connect()).rejects.toBeInstanceOf(KafkaUnavailableError);
+      await producer.close();
+    },
+  );
+
+  it("refuses to write before connect, as unavailable", async () => {
+    const client = new KafkaClient({ brokers: ["127.0.0.1:1"], clientId: "unit" });
+    const producer = client.producer({ implementation: "platformatic" });
+    await expect(producer.send("t", [{ value: "x" }])).rejects.toBeInstanceOf(KafkaUnavailableError);
   });
 });
 

@@ -20,6 +20,9 @@ import type {
   ICustomPartitioner,
 } from "kafkajs";
 import { SendCoalescer } from "./coalesce.ts";
+import type { CoalescedMessage, PartitionAck } from "./coalesce.ts";
+import type { PlatformaticProducerBackend, PlatformaticProducerOptions } from "./platformatic.ts";
+import { platformaticUnavailable } from "./platformatic-errors.ts";
 
 /**
  * kafkajs 2.2.4 (its last release) re-arms a timer forever once a broker connection has completed a
@@ -138,6 +141,7 @@ export function classifyKafkaError(err: unknown, what: string): Error {
   if (e instanceof KafkaUnavailableError) return e;
   const cause = (e as { cause?: { name?: string; message?: string } }).cause;
   const unreachable =
+    platformaticUnavailable(e) ||
     TRANSIENT_ERROR_NAMES.has(e.name) ||
     (cause?.name !== undefined && TRANSIENT_ERROR_NAMES.has(cause.name)) ||
     // kafkajs reports a lost connection as a plain KafkaJSError with this text.
@@ -241,7 +245,26 @@ export class KafkaClient {
    * topic's previous request is in flight, go out in one request, in call order (see coalesce.ts);
    * `coalesce: false` sends each `send` call on its own at once.
    */
-  producer(opts: { idempotent?: boolean; coalesce?: boolean } = {}): KafkaProducer {
+  producer(
+    opts: { idempotent?: boolean; coalesce?: boolean; implementation?: ProducerImplementation } = {},
+  ): KafkaProducer {
+    const implementation = opts.implementation ?? producerImplementationFromEnv();
+    const idempotent = opts.idempotent ?? false;
+    const backend: ProducerBackend =
+      implementation === "platformatic"
+        ? lazyPlatformaticBackend({
+            brokers: this.config.brokers,
+            clientId: this.config.clientId,
+            connectionTimeoutMs: this.config.connectionTimeoutMs ?? 3000,
+            requestTimeoutMs: this.config.requestTimeoutMs ?? 30000,
+            retries: this.config.retries ?? 5,
+            idempotent,
+          })
+        : this.kafkajsBackend(idempotent);
+    return new KafkaProducer(backend, implementation, opts.coalesce ?? true);
+  }
+
+  private kafkajsBackend(idempotent: boolean): ProducerBackend {
     // The partitioner is kafkajs's default (Java-compatible murmur2 on the key, round robin without
     // one); the wrapper only records its choice so a coalesced request can give each caller its offset.
     const chosen = new WeakMap<object, number>();
@@ -253,17 +276,27 @@ export class KafkaClient {
         return p;
       };
     };
-    return new KafkaProducer(
-      this.kafka.producer({
-        idempotent: opts.idempotent ?? false,
-        allowAutoTopicCreation: false,
-        // Idempotent producers must keep one request in flight per connection in kafkajs.
-        maxInFlightRequests: opts.idempotent ? 1 : 5,
-        createPartitioner,
-      }),
-      chosen,
-      opts.coalesce ?? true,
-    );
+    const producer = this.kafka.producer({
+      idempotent,
+      allowAutoTopicCreation: false,
+      // Idempotent producers must keep one request in flight per connection in kafkajs.
+      maxInFlightRequests: idempotent ? 1 : 5,
+      createPartitioner,
+    });
+    return {
+      connect: () => producer.connect(),
+      close: () => producer.disconnect(),
+      partitionOf: (m) => chosen.get(m),
+      write: async (topic, messages) => {
+        const res = await producer.send({
+          topic,
+          acks: -1,
+          compression: CompressionTypes.None,
+          messages: messages as Message[],
+        });
+        return res.map((m) => ({ partition: m.partition, baseOffset: m.baseOffset ?? "0" }));
+      },
+    };
   }
 
   consumer(opts: {
@@ -543,12 +576,58 @@ export class KafkaAdmin {
   }
 }
 
+/** Which client library writes records: kafkajs, or @platformatic/kafka (docs/kafka-client.md). */
+export type ProducerImplementation = "kafkajs" | "platformatic";
+
+/** `EVENTLOOM_KAFKA_PRODUCER` (kafkajs | platformatic); anything else is refused loudly. */
+export function producerImplementationFromEnv(env: NodeJS.ProcessEnv = process.env): ProducerImplementation {
+  const v = (env.EVENTLOOM_KAFKA_PRODUCER ?? "").trim();
+  if (v === "" || v === "kafkajs") return "kafkajs";
+  if (v === "platformatic") return "platformatic";
+  throw new Error(
+    `EVENTLOOM_KAFKA_PRODUCER=${v} is not a producer implementation: use kafkajs or platformatic`,
+  );
+}
+
+/** What `KafkaProducer` needs from a client library. */
+interface ProducerBackend {
+  connect(): Promise<void>;
+  close(): Promise<void>;
+  /** Writes one request with acks=all; resolves with the base offset per partition written. */
+  write(topic: string, messages: CoalescedMessage[]): Promise<PartitionAck[]>;
+  /** The partition the last write put a message on (for messages without an explicit one). */
+  partitionOf(message: object): number | undefined;
+}
+
+/** The @platformatic/kafka backend, imported on first connect (see platformatic.ts). */
+function lazyPlatformaticBackend(options: PlatformaticProducerOptions): ProducerBackend {
+  let backend: PlatformaticProducerBackend | undefined;
+  const notConnected = (): never => {
+    throw new KafkaUnavailableError("the producer is not connected: call connect() first");
+  };
+  return {
+    connect: async () => {
+      if (!backend) {
+        const { PlatformaticProducerBackend: Backend } = await import("./platformatic.ts");
+        backend = new Backend(options);
+      }
+      await backend.connect();
+    },
+    close: async () => {
+      await backend?.close();
+    },
+    partitionOf: (m) => backend?.partitionOf(m),
+    write: (topic, messages) => (backend ?? notConnected()).write(topic, messages),
+  };
+}
+
 export class KafkaProducer {
   private readonly coalescer: SendCoalescer<Message>;
 
   constructor(
-    private readonly producer: Producer,
-    chosenPartitions: WeakMap<object, number>,
+    private readonly backend: ProducerBackend,
+    /** The client library writing for this producer. */
+    readonly implementation: ProducerImplementation = "kafkajs",
     coalesce = true,
   ) {
     this.coalescer = new SendCoalescer<Message>({
@@ -556,16 +635,10 @@ export class KafkaProducer {
       ...(coalesce
         ? {}
         : { maxInFlight: Number.POSITIVE_INFINITY, schedule: (flush: () => void) => flush() }),
-      partitionOf: (m) => chosenPartitions.get(m),
+      partitionOf: (m) => backend.partitionOf(m),
       write: async (topic, messages) => {
         try {
-          const res = await this.producer.send({
-            topic,
-            acks: -1,
-            compression: CompressionTypes.None,
-            messages,
-          });
-          return res.map((m) => ({ partition: m.partition, baseOffset: m.baseOffset ?? "0" }));
+          return await backend.write(topic, messages);
         } catch (err) {
           throw classifyKafkaError(err, `write ${messages.length} record(s) to ${topic}`);
         }
@@ -575,14 +648,14 @@ export class KafkaProducer {
 
   async connect(): Promise<void> {
     try {
-      await this.producer.connect();
+      await this.backend.connect();
     } catch (err) {
       throw classifyKafkaError(err, "connect the producer");
     }
   }
 
   async close(): Promise<void> {
-    await this.producer.disconnect();
+    await this.backend.close();
   }
 
   /** Requests written so far (coalesced sends count once). */
