@@ -12,7 +12,6 @@ import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, Partitioners } from
 import type {
   Admin,
   Consumer,
-  Producer,
   IHeaders,
   KafkaMessage,
   LogEntry,
