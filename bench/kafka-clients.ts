@@ -130,7 +130,7 @@ async function runKafkajs(
     value: r.value,
     headers: Object.fromEntries(r.headers),
   }));
-  const producer = client.producer();
+  const producer = client.producer({ implementation: "kafkajs" });
   await producer.connect();
   const c0 = process.cpuUsage();
   const t0 = now();

@@ -65,8 +65,8 @@ describe("classifyKafkaError on @platformatic/kafka errors", () => {
 
 describe("the producer implementation", () => {
   it.each([
-    [undefined, "kafkajs"],
-    ["", "kafkajs"],
+    [undefined, "platformatic"],
+    ["", "platformatic"],
     ["kafkajs", "kafkajs"],
     ["platformatic", "platformatic"],
   ] as const)("EVENTLOOM_KAFKA_PRODUCER=%s selects %s", (value, expected) => {

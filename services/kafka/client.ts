@@ -578,11 +578,14 @@ export class KafkaAdmin {
 /** Which client library writes records: kafkajs, or @platformatic/kafka (docs/kafka-client.md). */
 export type ProducerImplementation = "kafkajs" | "platformatic";
 
-/** `EVENTLOOM_KAFKA_PRODUCER` (kafkajs | platformatic); anything else is refused loudly. */
+/**
+ * `EVENTLOOM_KAFKA_PRODUCER`: `platformatic` (the default) or `kafkajs` (the fallback, for one
+ * release); anything else is refused loudly.
+ */
 export function producerImplementationFromEnv(env: NodeJS.ProcessEnv = process.env): ProducerImplementation {
   const v = (env.EVENTLOOM_KAFKA_PRODUCER ?? "").trim();
-  if (v === "" || v === "kafkajs") return "kafkajs";
-  if (v === "platformatic") return "platformatic";
+  if (v === "" || v === "platformatic") return "platformatic";
+  if (v === "kafkajs") return "kafkajs";
   throw new Error(
     `EVENTLOOM_KAFKA_PRODUCER=${v} is not a producer implementation: use kafkajs or platformatic`,
   );
