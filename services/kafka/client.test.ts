@@ -55,6 +55,18 @@ describe("classifyKafkaError on @platformatic/kafka errors", () => {
     expect(classifyKafkaError(err, "write records")).toBeInstanceOf(KafkaUnavailableError);
   });
 
+  it("names the broker and the cause behind an aggregated error", () => {
+    const err = new MultipleErrors("Cannot connect to any broker.", [
+      new NetworkError("Connection to 127.0.0.1:1 failed.", {
+        cause: new Error("connect ECONNREFUSED 127.0.0.1:1"),
+      }),
+    ]);
+    expect(classifyKafkaError(err, "connect the producer").message).toBe(
+      "Kafka did not answer while trying to connect the producer: Cannot connect to any broker: " +
+        "Connection to 127.0.0.1:1 failed: connect ECONNREFUSED 127.0.0.1:1",
+    );
+  });
+
   it("treats a protocol error as a refusal", () => {
     const err = new ProtocolError("MESSAGE_TOO_LARGE");
     const classified = classifyKafkaError(err, "write records");

@@ -9,19 +9,11 @@
  */
 import { createRequire } from "node:module";
 import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, Partitioners } from "kafkajs";
-import type {
-  Admin,
-  Consumer,
-  IHeaders,
-  KafkaMessage,
-  LogEntry,
-  Message,
-  ICustomPartitioner,
-} from "kafkajs";
+import type { Admin, Consumer, IHeaders, KafkaMessage, LogEntry, Message, ICustomPartitioner } from "kafkajs";
 import { SendCoalescer } from "./coalesce.ts";
 import type { CoalescedMessage, PartitionAck } from "./coalesce.ts";
 import type { PlatformaticProducerBackend, PlatformaticProducerOptions } from "./platformatic.ts";
-import { platformaticUnavailable } from "./platformatic-errors.ts";
+import { platformaticDetail, platformaticUnavailable } from "./platformatic-errors.ts";
 
 /**
  * kafkajs 2.2.4 (its last release) re-arms a timer forever once a broker connection has completed a
@@ -147,12 +139,13 @@ export function classifyKafkaError(err: unknown, what: string): Error {
     /not connected|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|timed? ?out|Connection error/i.test(
       `${e.message} ${cause?.message ?? ""}`,
     );
+  const detail = platformaticDetail(e) ?? e.message;
   if (unreachable) {
-    return new KafkaUnavailableError(`Kafka did not answer while trying to ${what}: ${e.message}`, {
+    return new KafkaUnavailableError(`Kafka did not answer while trying to ${what}: ${detail}`, {
       cause: e,
     });
   }
-  return new Error(`Kafka refused to ${what}: ${e.message}`, { cause: e });
+  return new Error(`Kafka refused to ${what}: ${detail}`, { cause: e });
 }
 
 function allAlreadyExist(err: unknown): boolean {
