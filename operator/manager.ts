@@ -87,6 +87,7 @@ export class Operator {
     private readonly onLostLeadership: () => void,
   ) {
     this.kube = new Kube(client);
+    client.onRequest = (verb, resource) => this.metrics.kubeRequests.inc({ verb, resource });
     const kafkaClient = (requestTimeoutMs: number) =>
       new KafkaClient({
         brokers: config.kafkaBrokers,
