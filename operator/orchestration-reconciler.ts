@@ -49,6 +49,8 @@ const TRUST_REAPPLY_MS = 5 * 60_000;
  * busy broker) while holding its place in the queue.
  */
 const TOPICS_MAX_AGE_MS = 5000;
+/** How long the trust document and status wait for a new bound Worker to create its signing key. */
+const KEY_GRACE_MS = 5000;
 /** When topics Kafka accepted but does not list yet are looked at again (their configs then). */
 const PENDING_RECHECK_MS = 5000;
 
@@ -115,8 +117,15 @@ export class OrchestrationReconciler {
 
     const generation = orch.metadata.generation ?? 0;
     const topics = await this.reconcileTopics(key, orch, generation);
-    const { steps, missing, trust } = this.bindWorkers(orch, engineKeys);
-    if (engineKeys.length > 0) await this.applyTrust(key, trustConfigMapFor(orch, trust));
+    const { steps, missing, trust, keyless } = this.bindWorkers(orch, engineKeys);
+    if (engineKeys.length > 0) {
+      // A bound Worker whose key is not there yet is about to create it (and then queues this
+      // Orchestration): the trust document would be written now and again in a moment, and Ready would
+      // be reported before the Worker's key is trusted. So both wait for it, for a bounded time.
+      const waitMs = topics.retry ? 0 : this.keyWaitMs(keyless);
+      if (waitMs > 0) return { requeueAfterMs: waitMs };
+      await this.applyTrust(key, trustConfigMapFor(orch, trust));
+    }
 
     const workersBound: ConditionInput =
       missing.length === 0
@@ -314,7 +323,9 @@ export class OrchestrationReconciler {
     if ((orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) !== "required") return [];
     const namespace = orch.metadata.namespace ?? "";
     const name = signingKeySecretName(orch);
-    const cached = this.deps.secret(namespace, name) ?? (await this.deps.kube.readSecret(namespace, name));
+    // The watch cache is authoritative once synced: a Secret missing from it is created without a read
+    // first (one that exists after all, created a moment ago, answers 409 and is read then).
+    const cached = this.deps.secret(namespace, name);
     if (cached) return signingKeysFromSecret(cached);
     const key = (this.deps.generateKey ?? generateSigningKey)();
     try {
@@ -337,7 +348,7 @@ export class OrchestrationReconciler {
   private bindWorkers(
     orch: Orchestration,
     engineKeys: SigningKey[],
-  ): { steps: StepBinding[]; missing: string[]; trust: TrustEntry[] } {
+  ): { steps: StepBinding[]; missing: string[]; trust: TrustEntry[]; keyless: Worker[] } {
     const namespace = orch.metadata.namespace ?? "";
     const name = orch.metadata.name ?? "";
     const workers = this.deps
@@ -347,6 +358,7 @@ export class OrchestrationReconciler {
       .sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
     const boundTo = new Map<string, string>();
     const trust: TrustEntry[] = engineKeys.length > 0 ? [{ role: "engine", keys: engineKeys }] : [];
+    const keyless: Worker[] = [];
     for (const worker of workers) {
       const claimed = workerSteps(worker, orch).filter((s) => !boundTo.has(s));
       for (const s of claimed) boundTo.set(s, worker.metadata.name ?? "");
@@ -358,6 +370,8 @@ export class OrchestrationReconciler {
           steps: claimed,
           keys: signingKeysFromSecret(secret),
         });
+      } else if (claimed.length > 0) {
+        keyless.push(worker);
       }
     }
     const prefix = this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {};
@@ -378,7 +392,7 @@ export class OrchestrationReconciler {
       return { name: s.name, ...(worker ? { worker } : {}), ...(topic ? { topic } : {}) };
     });
     const missing = orch.spec.steps.filter((s) => !boundTo.has(s.name)).map((s) => s.name);
-    return { steps, missing, trust };
+    return { steps, missing, trust, keyless };
   }
 
   private async finalize(key: string, orch: Orchestration): Promise<ReconcileResult> {
@@ -445,6 +459,22 @@ export class OrchestrationReconciler {
     );
     this.release(key);
     return;
+  }
+
+  /**
+   * How much longer the trust document waits for the keys of these bound
+   * Workers: up to `KEY_GRACE_MS` from each Worker's creation. A Worker that has
+   * not created its key by then (its reconcile fails) does not hold up the
+   * trust of the others.
+   */
+  private keyWaitMs(keyless: readonly Worker[]): number {
+    const now = (this.deps.now ?? (() => new Date()))().getTime();
+    let wait = 0;
+    for (const w of keyless) {
+      const age = now - Date.parse(w.metadata.creationTimestamp ?? "");
+      if (age >= 0 && age < KEY_GRACE_MS) wait = Math.max(wait, KEY_GRACE_MS - age);
+    }
+    return wait;
   }
 
   /**
