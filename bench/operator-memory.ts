@@ -10,8 +10,9 @@
  *   OPERATOR_VARIANTS="plain=.,capped=.:--max-old-space-size=128" BENCH_MEMORY_OBJECTS=0 \
  *     BENCH_MEMORY_NAMESPACE=<a namespace already holding the objects> tsx bench/operator-memory.ts
  *
- * Each variant runs as the image runs it (`node --experimental-transform-types
- * operator/main.ts`; OPERATOR_NODE_FLAGS adds flags, e.g. V8 heap sizes),
+ * Each variant runs as the image runs it (`node dist/operator/main.js`, the
+ * bundle `npm run build` makes, or `node --experimental-transform-types
+ * operator/main.ts` from a checkout; OPERATOR_NODE_FLAGS adds flags, e.g. V8 heap sizes),
  * scoped to the benchmark's namespace. Idle: a fresh namespace, RSS sampled
  * once a second for 10 s after 10 s of leadership; the median is reported.
  * Loaded: the N + N objects are created once (the first variant reconciles
@@ -35,7 +36,11 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 10_000);
 const READY_TIMEOUT_MS = Number(process.env.BENCH_READY_TIMEOUT_MS ?? 900_000);
 const NODE_FLAGS = (process.env.OPERATOR_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-/** `name=dir[:node flags]`, comma-separated, e.g. `lean=.,capped=.:--max-old-space-size=128`. */
+/**
+ * `name=path[:node flags]`, comma-separated, e.g. `lean=.,capped=.:--max-old-space-size=128`. A path is a
+ * checkout (its `operator/main.ts` runs under Node's TypeScript transform) or a built `.js` entry (run as
+ * plain JavaScript from the repository root), e.g. `built=dist/operator/main.js` after `npm run build`.
+ */
 const variants = (process.env.OPERATOR_VARIANTS ?? "current=.").split(",").map((v) => {
   const eq = v.indexOf("=");
   const name = eq < 0 ? v : v.slice(0, eq);
@@ -78,17 +83,17 @@ interface Running {
 }
 
 function startOperator(dir: string, ns: string, flags: string[] = []): Running {
+  const built = dir.endsWith(".js");
   const proc = spawn(
     process.execPath,
     [
-      "--experimental-transform-types",
-      "--disable-warning=ExperimentalWarning",
+      ...(built ? [] : ["--experimental-transform-types", "--disable-warning=ExperimentalWarning"]),
       ...NODE_FLAGS,
       ...flags,
-      "operator/main.ts",
+      built ? dir : "operator/main.ts",
     ],
     {
-      cwd: dir,
+      cwd: built ? root : dir,
       env: {
         ...process.env,
         HEALTH_PORT: "0",
