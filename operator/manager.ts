@@ -17,7 +17,7 @@ import {
 } from "./crds/types.ts";
 import { MANAGED_BY } from "./builders/meta.ts";
 import { Kube } from "./kube.ts";
-import type { KubeClient } from "./kube-client/client.ts";
+import { KubeClient } from "./kube-client/client.ts";
 import { SharedKafkaAdmin } from "./kafka-admin.ts";
 import { OrchestrationReconciler } from "./orchestration-reconciler.ts";
 import { WorkerReconciler } from "./worker-reconciler.ts";
@@ -68,6 +68,7 @@ export class Operator {
   private readonly kafka: SharedKafkaAdmin;
   private readonly recorder: EventRecorder;
   private readonly elector: LeaderElector;
+  private readonly leaseClient: KubeClient;
   private readonly orchestrations: Watcher<Obj<Orchestration>>;
   private readonly workers: Watcher<Obj<Worker>>;
   private readonly deployments: Watcher<CachedDeployment>;
@@ -152,7 +153,14 @@ export class Operator {
       onEvent: (_t, s) => this.onOwned(s),
       onError,
     });
-    this.elector = new LeaderElector(this.kube.leases, {
+    // The lease gets a connection of its own: behind a backlog of reconcile writes on the shared
+    // sockets, a renewal could miss its deadline and cost the lease (seen at 1,000 Orchestrations).
+    this.leaseClient = new KubeClient(client.connection, {
+      maxSockets: 1,
+      userAgent: "eventloom-operator/leader",
+    });
+    this.leaseClient.onRequest = client.onRequest;
+    this.elector = new LeaderElector(new Kube(this.leaseClient).leases, {
       namespace: config.leaseNamespace,
       name: config.leaseName,
       ...(config.leaseDurationMs ? { leaseDurationMs: config.leaseDurationMs } : {}),
@@ -212,6 +220,7 @@ export class Operator {
     ]);
     await this.kafka.close();
     this.kube.client.close();
+    this.leaseClient.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
