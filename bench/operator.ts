@@ -14,8 +14,9 @@
  *   npm run bench:operator            (BENCH_ORCHESTRATIONS=1000 by default)
  */
 import { spawn } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { loadavg } from "node:os";
 import type { AddressInfo } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { execFileSync } from "node:child_process";
@@ -212,6 +213,32 @@ operator.on("exit", () => {
     `the operator exited ${operatorExitedAtS} s into the run (see bench/results/operator-bench.log)`,
   );
 });
+/** CPU seconds (user + system) a process has used so far; NaN when it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+/** The stack's processes (and the operator), whose CPU the N-at-once phase is charged with. */
+function stackPids(): Record<string, number> {
+  const find = (pattern: string) => {
+    try {
+      return Number(execFileSync("pgrep", ["-o", "-f", pattern], { encoding: "utf8" }).trim().split("\n")[0]);
+    } catch {
+      return NaN;
+    }
+  };
+  return {
+    "kube-apiserver": find("kube-apiserver --etcd-servers"),
+    etcd: find("etcd --name stack"),
+    kafka: find("java .*kafka"),
+    operator: operatorPid,
+  };
+}
 const rss = (pid: number): number => {
   try {
     return rssMiB(pid);
@@ -306,6 +333,9 @@ const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, rss(operatorPid) || 0);
 }, 500);
 const created = new Map<string, number>();
+const pids = stackPids();
+const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+const loadBefore = loadavg()[0];
 const requestsBefore = await kubeRequests();
 const reconcilesBefore = await reconcileStats();
 const start = performance.now();
@@ -333,6 +363,13 @@ await waitUntil(
   200,
 ).catch((err: unknown) => console.error(String(err)));
 clearInterval(counter);
+const cpuMany = Object.fromEntries(
+  Object.entries(pids).map(([k, pid]) => [
+    k,
+    Math.round((cpuSeconds(pid) - (cpuBefore[k] ?? NaN)) * 10) / 10,
+  ]),
+);
+const loadAfter = loadavg()[0];
 const readyNames = [...created.keys()].filter((n) => readyAt.has(n));
 const allReadyMs =
   readyNames.length === created.size
@@ -384,6 +421,9 @@ const result = {
     allReadyMs: round(allReadyMs),
     ready: readyNames.length,
     readyBy10s: readyCounts,
+    /** CPU seconds each process used from the first apply until all were Ready (or the bound). */
+    cpuSeconds: cpuMany,
+    loadAverage1m: { before: loadBefore, after: loadAfter },
     /** The operator's API requests while the N were applied and turned Ready, by "verb resource". */
     kubeRequests: requestsMany,
     kubeWritesPerPair: Math.round((writesMany / N) * 10) / 10,
