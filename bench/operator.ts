@@ -156,19 +156,19 @@ async function kubeRequests(): Promise<Record<string, number>> {
     out[`${m[1]} ${m[2]}`] = Number(m[3]);
   return out;
 }
-/** Reconciles and their summed duration so far, by kind. */
+/** Reconciles and their summed duration so far, by kind, and by kind/step. */
 async function reconcileStats(): Promise<Record<string, { count: number; seconds: number }>> {
   const text = await fetch(`http://127.0.0.1:${freePort}/metrics`)
     .then((r) => r.text())
     .catch(() => "");
   const out: Record<string, { count: number; seconds: number }> = {};
   for (const m of text.matchAll(
-    /^eventloom_operator_reconcile_duration_seconds_(sum|count)\{kind="([^"]+)"\} ([\d.e+-]+)/gm,
+    /^eventloom_operator_reconcile(?:_phase)?_(?:duration_)?seconds_(sum|count)\{kind="([^"]+)"(?:,phase="([^"]+)")?\} ([\d.e+-]+)/gm,
   )) {
-    const kind = m[2] ?? "";
-    out[kind] ??= { count: 0, seconds: 0 };
-    if (m[1] === "sum") out[kind].seconds = Math.round(Number(m[3]) * 10) / 10;
-    else out[kind].count = Number(m[3]);
+    const key = m[3] ? `${m[2]}/${m[3]}` : (m[2] ?? "");
+    const entry = (out[key] ??= { count: 0, seconds: 0 });
+    if (m[1] === "sum") entry.seconds = Math.round(Number(m[4]) * 10) / 10;
+    else entry.count = Number(m[4]);
   }
   return out;
 }

@@ -237,6 +237,7 @@ export class Operator {
       recorder: this.recorder,
       log: this.log,
       finalizerTimeoutMs: this.config.finalizerTimeoutMs,
+      observePhase: (phase, s) => this.metrics.reconcilePhase.observe({ kind: ORCHESTRATION_KIND, phase }, s),
       ...(this.config.topicPrefix !== undefined ? { topicPrefix: this.config.topicPrefix } : {}),
     });
     const workerReconciler = new WorkerReconciler({
@@ -251,6 +252,7 @@ export class Operator {
       ...(this.config.topicPrefix !== undefined ? { topicPrefix: this.config.topicPrefix } : {}),
       secret,
       enqueueOrchestration: (ns, name) => this.orchQueue?.add(`${ns}/${name}`),
+      observePhase: (phase, s) => this.metrics.reconcilePhase.observe({ kind: WORKER_KIND, phase }, s),
     });
     this.orchQueue = this.makeQueue(ORCHESTRATION_KIND, (k) => orchReconciler.reconcile(k));
     this.workerQueue = this.makeQueue(WORKER_KIND, (k) => workerReconciler.reconcile(k));

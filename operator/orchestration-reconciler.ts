@@ -74,6 +74,8 @@ export interface OrchestrationReconcilerDeps {
   finalizerTimeoutMs: number;
   now?: () => Date;
   generateKey?: () => SigningKey;
+  /** Reports how long a step of the reconcile took (metrics). */
+  observePhase?: (phase: string, seconds: number) => void;
 }
 
 interface TopicsOutcome {
@@ -112,11 +114,14 @@ export class OrchestrationReconciler {
           ...finalizers,
           TOPICS_FINALIZER,
         ]) as Promise<Orchestration>);
+    const phase = this.phaseTimer();
     const [patched, engineKeys] = await Promise.all([withFinalizer, this.reconcileSigningKey(orch)]);
     orch = patched;
+    phase("finalizer-and-key");
 
     const generation = orch.metadata.generation ?? 0;
     const topics = await this.reconcileTopics(key, orch, generation);
+    phase("topics");
     const { steps, missing, trust, keyless } = this.bindWorkers(orch, engineKeys);
     if (engineKeys.length > 0) {
       // A bound Worker whose key is not there yet is about to create it (and then queues this
@@ -125,6 +130,7 @@ export class OrchestrationReconciler {
       const waitMs = topics.retry ? 0 : this.keyWaitMs(keyless);
       if (waitMs > 0) return { requeueAfterMs: waitMs };
       await this.applyTrust(key, trustConfigMapFor(orch, trust));
+      phase("trust");
     }
 
     const workersBound: ConditionInput =
@@ -166,9 +172,20 @@ export class OrchestrationReconciler {
       missingWorkers: missing,
     };
     await this.writeStatus(orch, status);
+    phase("status");
     if (topics.retry) throw topics.retry;
     if (topics.requeueAfterMs !== undefined) return { requeueAfterMs: topics.requeueAfterMs };
     return;
+  }
+
+  /** Returns a function that reports the time since its last call (or this one) under a phase name. */
+  private phaseTimer(): (name: string) => void {
+    let last = performance.now();
+    return (name) => {
+      const now = performance.now();
+      this.deps.observePhase?.(name, (now - last) / 1000);
+      last = now;
+    };
   }
 
   private async writeStatus(orch: Orchestration, status: OrchestrationStatus): Promise<void> {

@@ -58,6 +58,8 @@ export interface WorkerReconcilerDeps {
   enqueueOrchestration: (namespace: string, name: string) => void;
   now?: () => Date;
   generateKey?: () => SigningKey;
+  /** Reports how long a step of the reconcile took (metrics). */
+  observePhase?: (phase: string, seconds: number) => void;
 }
 
 export class WorkerReconciler {
@@ -116,8 +118,15 @@ export class WorkerReconciler {
             observedGeneration: generation,
           };
 
+    let last = performance.now();
+    const phase = (name: string) => {
+      const now = performance.now();
+      this.deps.observePhase?.(name, (now - last) / 1000);
+      last = now;
+    };
     if ((orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) === "required")
       await this.ensureSigningKey(worker, orch);
+    phase("key");
 
     let deployment: k8s.V1Deployment;
     try {
@@ -141,6 +150,7 @@ export class WorkerReconciler {
     }
 
     const applied = await this.applyDeployment(worker, deployment);
+    phase("deployment");
     const specReplicas = applied.spec?.replicas ?? DEFAULT_REPLICAS;
     const readyReplicas = applied.status?.readyReplicas ?? 0;
     const ready: ConditionInput =
@@ -189,6 +199,7 @@ export class WorkerReconciler {
       },
       [bound, ready, ...scaling],
     );
+    phase("status");
     return;
   }
 
