@@ -433,8 +433,9 @@ export class OrchestrationReconciler {
       try {
         const kafka = this.deps.kafka;
         const existing = await kafka.topics(1000);
-        // Created but not listed yet still counts: deleting it fails until Kafka lists it, and is retried.
-        const deleted = [...topics].filter((t) => existing.has(t) || kafka.isPending(t));
+        // Created but not listed yet still counts (however long Kafka takes to list it): deleting it fails
+        // until Kafka lists it, and is retried.
+        const deleted = [...topics].filter((t) => existing.has(t) || kafka.createdUnlisted(t));
         await kafka.deleteTopics(deleted);
         await this.event(
           orch,
