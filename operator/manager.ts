@@ -60,7 +60,13 @@ const MANAGED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
  * and Kafka (Kafka work is batched across reconciles, so more in flight means
  * fuller batches, not more requests).
  */
-const QUEUE_CONCURRENCY = 16;
+const QUEUE_CONCURRENCY: Record<string, number> = {
+  // An Orchestration reconcile mostly waits (on Kafka's shared, batched requests and the API server):
+  // with 16 in flight, 1,000 new Orchestrations took ~2 s each and the queue drained at ~8 per second.
+  // Waiting costs the operator nothing, and more in flight fills the same Kafka batches.
+  [ORCHESTRATION_KIND]: 64,
+  [WORKER_KIND]: 32,
+};
 
 export class Operator {
   readonly metrics = createOperatorMetrics();
@@ -293,7 +299,7 @@ export class Operator {
       }
     };
     return new WorkQueue(guarded, {
-      concurrency: QUEUE_CONCURRENCY,
+      concurrency: QUEUE_CONCURRENCY[kind] ?? 16,
       onProcessed: (_key, ms, outcome) => {
         this.metrics.reconciles.inc({ kind, outcome });
         this.metrics.reconcileDuration.observe({ kind }, ms / 1000);

@@ -69,7 +69,7 @@ export function requestKind(
 }
 
 export interface KubeClientOptions {
-  /** Sockets per API server for ordinary requests (default 16); watches use their own. */
+  /** Sockets per API server for ordinary requests (default 32); watches use their own. */
   maxSockets?: number;
   /** Default deadline of a request (default 30 s). */
   timeoutMs?: number;
@@ -122,7 +122,7 @@ export class KubeClient {
         }
       : {};
     const Agent = secure ? https.Agent : http.Agent;
-    this.agent = new Agent({ ...tls, keepAlive: true, maxSockets: opts.maxSockets ?? 16, maxFreeSockets: 4 });
+    this.agent = new Agent({ ...tls, keepAlive: true, maxSockets: opts.maxSockets ?? 32, maxFreeSockets: 8 });
     this.watchAgent = new Agent({ ...tls, keepAlive: false });
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.userAgent = opts.userAgent ?? "eventloom-operator";
