@@ -49,6 +49,12 @@ const TRUST_REAPPLY_MS = 5 * 60_000;
  * busy broker) while holding its place in the queue.
  */
 const TOPICS_MAX_AGE_MS = 5000;
+/**
+ * How old the list may be for an Orchestration with no topics yet. With
+ * thousands of topics a fresh list takes seconds, and 1,000 new Orchestrations
+ * each waiting for a fresher one than the last held the queue.
+ */
+const NEW_TOPICS_MAX_AGE_MS = 30_000;
 /** How long the trust document and status wait for a new bound Worker to create its signing key. */
 const KEY_GRACE_MS = 5000;
 /** When topics Kafka accepted but does not list yet are looked at again (their configs then). */
@@ -236,7 +242,12 @@ export class OrchestrationReconciler {
       const kafka = this.deps.kafka;
       // A few seconds old is fine: a topic deleted by hand shows up on the next look, and a collision
       // the list did not show yet is refused by Kafka (which drops the list, see below).
-      const cluster = await kafka.topics(TOPICS_MAX_AGE_MS);
+      // An Orchestration that has no topics yet (new) takes any recent list: what it would create and
+      // what exists after all is sorted out by Kafka (creating an existing topic is a no-op) and by the
+      // look after creation, which asks for a fresh list again.
+      const cluster = await kafka.topics(
+        (orch.status?.topics ?? []).length > 0 ? TOPICS_MAX_AGE_MS : NEW_TOPICS_MAX_AGE_MS,
+      );
       // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
       const clashes = names.filter((n) => !cluster.has(n) && cluster.metricTwin(n) !== undefined);
       if (clashes.length > 0) {
