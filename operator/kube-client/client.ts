@@ -122,7 +122,11 @@ export class KubeClient {
         }
       : {};
     const Agent = secure ? https.Agent : http.Agent;
-    this.agent = new Agent({ ...tls, keepAlive: true, maxSockets: opts.maxSockets ?? 32, maxFreeSockets: 8 });
+    // As many idle sockets kept as may be open: with fewer, each burst after a lull closes the surplus
+    // and the next opens new ones, a TLS handshake each on both sides. (Socket writes, TLS included,
+    // took 34 s of the operator's CPU in a 1,000-Orchestration run with 16 sockets of which 4 were kept.)
+    const maxSockets = opts.maxSockets ?? 32;
+    this.agent = new Agent({ ...tls, keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
     this.watchAgent = new Agent({ ...tls, keepAlive: false });
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.userAgent = opts.userAgent ?? "eventloom-operator";
