@@ -65,7 +65,7 @@ const QUEUE_CONCURRENCY: Record<string, number> = {
   // with 16 in flight, 1,000 new Orchestrations took ~2 s each and the queue drained at ~8 per second.
   // Waiting costs the operator nothing, and more in flight fills the same Kafka batches.
   [ORCHESTRATION_KIND]: 64,
-  [WORKER_KIND]: 32,
+  [WORKER_KIND]: 64,
 };
 
 export class Operator {

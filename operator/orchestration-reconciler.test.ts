@@ -141,20 +141,20 @@ describe("OrchestrationReconciler with the shared Kafka admin", () => {
       await t.reconciler.reconcile("shop/a");
       return t.secrets.size;
     };
-    // The Worker is a second old and has no key yet: neither trust nor status, a look again within 4 s.
+    // The Worker is a second old and has no key yet: neither trust nor status, a look again within 29 s.
     await expect(secretsAfterReconcile()).resolves.toBe(1); // the Orchestration's own key
     expect(t.writes.applies).toBe(0);
     expect(t.writes.statuses).toBe(0);
     const deferred = await t.reconciler.reconcile("shop/a");
-    expect(deferred).toEqual({ requeueAfterMs: 4000 });
+    expect(deferred).toEqual({ requeueAfterMs: 29_000 });
     // Its key appears: the trust document (with both keys) and the status are written once.
     t.secrets.set(signingKeySecretName(worker), signingKeySecretFor(worker, generateSigningKey()));
     await t.reconciler.reconcile("shop/a");
     expect(t.writes.applies).toBe(1);
     expect(t.writes.statuses).toBe(1);
-    // A Worker that never creates its key holds the trust back for at most 5 s from its creation.
+    // A Worker that never creates its key holds the trust back for at most 30 s from its creation.
     const stuck = setup(["a"], { workers: [worker], now: () => new Date(now) });
-    now = Date.parse("2026-11-22T06:00:06Z");
+    now = Date.parse("2026-11-22T06:00:31Z");
     await stuck.reconciler.reconcile("shop/a");
     expect(stuck.writes.applies).toBe(1);
     expect(stuck.writes.statuses).toBe(1);

@@ -56,7 +56,7 @@ const TOPICS_MAX_AGE_MS = 5000;
  */
 const NEW_TOPICS_MAX_AGE_MS = 30_000;
 /** How long the trust document and status wait for a new bound Worker to create its signing key. */
-const KEY_GRACE_MS = 5000;
+const KEY_GRACE_MS = 30_000;
 /** When topics Kafka accepted but does not list yet are looked at again (their configs then). */
 const PENDING_RECHECK_MS = 5000;
 
@@ -492,9 +492,10 @@ export class OrchestrationReconciler {
 
   /**
    * How much longer the trust document waits for the keys of these bound
-   * Workers: up to `KEY_GRACE_MS` from each Worker's creation. A Worker that has
-   * not created its key by then (its reconcile fails) does not hold up the
-   * trust of the others.
+   * Workers: up to `KEY_GRACE_MS` from each Worker's creation (with 1,000 new
+   * Workers queued, 5 s expired before many were reconciled, and the trust was
+   * written twice after all). A Worker that has not created its key by then
+   * (its reconcile fails) does not hold up the trust of the others.
    */
   private keyWaitMs(keyless: readonly Worker[]): number {
     const now = (this.deps.now ?? (() => new Date()))().getTime();

@@ -124,10 +124,12 @@ export class WorkerReconciler {
       this.deps.observePhase?.(name, (now - last) / 1000);
       last = now;
     };
-    if ((orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) === "required")
-      await this.ensureSigningKey(worker, orch);
-    phase("key");
-
+    // The key and the Deployment are written side by side: the pod template names the key's Secret,
+    // and its pods wait for it (the kubelet retries the volume) if the Deployment lands first.
+    const signingKey =
+      (orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) === "required"
+        ? this.ensureSigningKey(worker, orch)
+        : Promise.resolve();
     let deployment: k8s.V1Deployment;
     try {
       deployment = deploymentFor(worker, orch, {
@@ -137,7 +139,11 @@ export class WorkerReconciler {
         steps,
       });
     } catch (err) {
-      if (!isSpecError(err)) throw err;
+      if (!isSpecError(err)) {
+        await signingKey.catch(() => undefined); // (its own failure is not the one to report)
+        throw err;
+      }
+      await signingKey;
       const invalid: ConditionInput = {
         type: WORKER_CONDITIONS.ready,
         status: "False",
@@ -149,8 +155,8 @@ export class WorkerReconciler {
       return;
     }
 
-    const applied = await this.applyDeployment(worker, deployment);
-    phase("deployment");
+    const [, applied] = await Promise.all([signingKey, this.applyDeployment(worker, deployment)]);
+    phase("key-and-deployment");
     const specReplicas = applied.spec?.replicas ?? DEFAULT_REPLICAS;
     const readyReplicas = applied.status?.readyReplicas ?? 0;
     const ready: ConditionInput =
