@@ -37,7 +37,7 @@ const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 10_000);
 const READY_TIMEOUT_MS = Number(process.env.BENCH_READY_TIMEOUT_MS ?? 900_000);
 const NODE_FLAGS = (process.env.OPERATOR_NODE_FLAGS ?? "").split(" ").filter(Boolean);
 /**
- * `name=path[:node flags]`, comma-separated, e.g. `lean=.,capped=.:--max-old-space-size=128`. A path is a
+ * `name=path[:node flags and NAME=value environment]`, comma-separated, e.g. `lean=.,capped=.:--max-old-space-size=128`. A path is a
  * checkout (its `operator/main.ts` runs under Node's TypeScript transform) or a built `.js` entry (run as
  * plain JavaScript from the repository root), e.g. `built=dist/operator/main.js` after `npm run build`.
  */
@@ -82,8 +82,11 @@ interface Running {
   stop: () => Promise<void>;
 }
 
-function startOperator(dir: string, ns: string, flags: string[] = []): Running {
+function startOperator(dir: string, ns: string, variantFlags: string[] = []): Running {
   const built = dir.endsWith(".js");
+  // `NAME=value` among a variant's flags sets the operator's environment (e.g. MALLOC_ARENA_MAX=2).
+  const envOf = variantFlags.filter((f) => /^[A-Z_][A-Z0-9_]*=/.test(f));
+  const flags = variantFlags.filter((f) => !envOf.includes(f));
   const proc = spawn(
     process.execPath,
     [
@@ -102,6 +105,7 @@ function startOperator(dir: string, ns: string, flags: string[] = []): Running {
         EVENTLOOM_LEASE_NAME: ns,
         EVENTLOOM_LEASE_NAMESPACE: ns,
         EVENTLOOM_WATCH_NAMESPACE: ns,
+        ...Object.fromEntries(envOf.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)])),
       },
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -132,7 +136,14 @@ async function measure(
   dir: string,
   ns: string,
   flags: string[],
-): Promise<{ medianMiB: number; maxMiB: number; load: string }> {
+): Promise<{
+  medianMiB: number;
+  maxMiB: number;
+  load: string;
+  heapUsedMiB?: number;
+  heapTotalMiB?: number;
+  externalMiB?: number;
+}> {
   const op = startOperator(dir, ns, flags);
   try {
     const leading = await waitUntil(
@@ -157,7 +168,20 @@ async function measure(
       samples.push(rssMiB(op.proc.pid ?? 0));
       await sleep(1000);
     }
-    return { medianMiB: percentile(samples, 50), maxMiB: Math.max(...samples), load: load() };
+    // Where the memory is, as the operator's own metrics see it at the end of the samples.
+    const m = await op.metrics().catch(() => "");
+    const mib = (name: string) => {
+      const v = new RegExp(`^eventloom_operator_${name} ([\\d.e+]+)`, "m").exec(m)?.[1];
+      return v === undefined ? NaN : Math.round((Number(v) / 2 ** 20) * 10) / 10;
+    };
+    return {
+      medianMiB: percentile(samples, 50),
+      maxMiB: Math.max(...samples),
+      load: load(),
+      heapUsedMiB: mib("nodejs_heap_size_used_bytes"),
+      heapTotalMiB: mib("nodejs_heap_size_total_bytes"),
+      externalMiB: mib("nodejs_external_memory_bytes"),
+    };
   } finally {
     await op.stop();
   }
