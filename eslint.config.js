@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "charts/**", "crds/**", "coverage/**", "bench/results/**"] },
+  { ignores: ["node_modules/**", "charts/**", "crds/**", "coverage/**", "bench/results/**", "dist/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

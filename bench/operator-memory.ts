@@ -10,8 +10,9 @@
  *   OPERATOR_VARIANTS="plain=.,capped=.:--max-old-space-size=128" BENCH_MEMORY_OBJECTS=0 \
  *     BENCH_MEMORY_NAMESPACE=<a namespace already holding the objects> tsx bench/operator-memory.ts
  *
- * Each variant runs as the image runs it (`node --experimental-transform-types
- * operator/main.ts`; OPERATOR_NODE_FLAGS adds flags, e.g. V8 heap sizes),
+ * Each variant runs as the image runs it (`node dist/operator/main.js`, the
+ * bundle `npm run build` makes, or `node --experimental-transform-types
+ * operator/main.ts` from a checkout; OPERATOR_NODE_FLAGS adds flags, e.g. V8 heap sizes),
  * scoped to the benchmark's namespace. Idle: a fresh namespace, RSS sampled
  * once a second for 10 s after 10 s of leadership; the median is reported.
  * Loaded: the N + N objects are created once (the first variant reconciles
@@ -35,7 +36,11 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 10_000);
 const READY_TIMEOUT_MS = Number(process.env.BENCH_READY_TIMEOUT_MS ?? 900_000);
 const NODE_FLAGS = (process.env.OPERATOR_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-/** `name=dir[:node flags]`, comma-separated, e.g. `lean=.,capped=.:--max-old-space-size=128`. */
+/**
+ * `name=path[:node flags and NAME=value environment]`, comma-separated, e.g. `lean=.,capped=.:--max-old-space-size=128`. A path is a
+ * checkout (its `operator/main.ts` runs under Node's TypeScript transform) or a built `.js` entry (run as
+ * plain JavaScript from the repository root), e.g. `built=dist/operator/main.js` after `npm run build`.
+ */
 const variants = (process.env.OPERATOR_VARIANTS ?? "current=.").split(",").map((v) => {
   const eq = v.indexOf("=");
   const name = eq < 0 ? v : v.slice(0, eq);
@@ -77,18 +82,21 @@ interface Running {
   stop: () => Promise<void>;
 }
 
-function startOperator(dir: string, ns: string, flags: string[] = []): Running {
+function startOperator(dir: string, ns: string, variantFlags: string[] = []): Running {
+  const built = dir.endsWith(".js");
+  // `NAME=value` among a variant's flags sets the operator's environment (e.g. MALLOC_ARENA_MAX=2).
+  const envOf = variantFlags.filter((f) => /^[A-Z_][A-Z0-9_]*=/.test(f));
+  const flags = variantFlags.filter((f) => !envOf.includes(f));
   const proc = spawn(
     process.execPath,
     [
-      "--experimental-transform-types",
-      "--disable-warning=ExperimentalWarning",
+      ...(built ? [] : ["--experimental-transform-types", "--disable-warning=ExperimentalWarning"]),
       ...NODE_FLAGS,
       ...flags,
-      "operator/main.ts",
+      built ? dir : "operator/main.ts",
     ],
     {
-      cwd: dir,
+      cwd: built ? root : dir,
       env: {
         ...process.env,
         HEALTH_PORT: "0",
@@ -97,6 +105,7 @@ function startOperator(dir: string, ns: string, flags: string[] = []): Running {
         EVENTLOOM_LEASE_NAME: ns,
         EVENTLOOM_LEASE_NAMESPACE: ns,
         EVENTLOOM_WATCH_NAMESPACE: ns,
+        ...Object.fromEntries(envOf.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)])),
       },
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -127,7 +136,14 @@ async function measure(
   dir: string,
   ns: string,
   flags: string[],
-): Promise<{ medianMiB: number; maxMiB: number; load: string }> {
+): Promise<{
+  medianMiB: number;
+  maxMiB: number;
+  load: string;
+  heapUsedMiB?: number;
+  heapTotalMiB?: number;
+  externalMiB?: number;
+}> {
   const op = startOperator(dir, ns, flags);
   try {
     const leading = await waitUntil(
@@ -152,7 +168,20 @@ async function measure(
       samples.push(rssMiB(op.proc.pid ?? 0));
       await sleep(1000);
     }
-    return { medianMiB: percentile(samples, 50), maxMiB: Math.max(...samples), load: load() };
+    // Where the memory is, as the operator's own metrics see it at the end of the samples.
+    const m = await op.metrics().catch(() => "");
+    const mib = (name: string) => {
+      const v = new RegExp(`^eventloom_operator_${name} ([\\d.e+]+)`, "m").exec(m)?.[1];
+      return v === undefined ? NaN : Math.round((Number(v) / 2 ** 20) * 10) / 10;
+    };
+    return {
+      medianMiB: percentile(samples, 50),
+      maxMiB: Math.max(...samples),
+      load: load(),
+      heapUsedMiB: mib("nodejs_heap_size_used_bytes"),
+      heapTotalMiB: mib("nodejs_heap_size_total_bytes"),
+      externalMiB: mib("nodejs_external_memory_bytes"),
+    };
   } finally {
     await op.stop();
   }

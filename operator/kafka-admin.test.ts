@@ -37,6 +37,25 @@ describe("SharedKafkaAdmin", () => {
     expect(kafka.isPending("o2.a")).toBe(false);
   });
 
+  it("still knows a topic it created when Kafka lists it only after the pending window", async () => {
+    const { client } = fakeKafka();
+    let now = 0;
+    const kafka = new SharedKafkaAdmin(client, {
+      batchWindowMs: 0,
+      minTopicsIntervalMs: 0,
+      pendingTtlMs: 1000,
+      now: () => now,
+    });
+    await kafka.createTopics([spec("slow.a")]);
+    now = 5000;
+    await kafka.topics(0);
+    // No longer "on its way" (a reconcile may create it again), but a deletion must include it.
+    expect(kafka.isPending("slow.a")).toBe(false);
+    expect(kafka.createdUnlisted("slow.a")).toBe(true);
+    await kafka.deleteTopics(["slow.a"]);
+    expect(kafka.createdUnlisted("slow.a")).toBe(false);
+  });
+
   it("returns a refused creation to the Orchestration it belongs to only", async () => {
     const { client, state } = fakeKafka();
     const kafka = new SharedKafkaAdmin(client, { batchWindowMs: 5 });

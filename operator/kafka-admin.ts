@@ -234,9 +234,9 @@ export class SharedKafkaAdmin {
       .use((admin) => admin.describeAllTopics())
       .then((described) => {
         const snapshot = new TopicSnapshot(new Map(described.map((d) => [d.name, d])), sentAtMs);
-        for (const [name, since] of this.pending) {
-          if (snapshot.has(name) || this.now() - since > this.opts.pendingTtlMs) this.pending.delete(name);
-        }
+        // Kept past the TTL until listed (or deleted): a deletion must still find what this process
+        // created when Kafka takes longer than the TTL to list it (minutes with thousands of new topics).
+        for (const name of this.pending.keys()) if (snapshot.has(name)) this.pending.delete(name);
         if (!this.snapshot || this.snapshot.sentAtMs <= sentAtMs) this.snapshot = snapshot;
         return snapshot;
       })
@@ -257,6 +257,14 @@ export class SharedKafkaAdmin {
   isPending(name: string): boolean {
     const since = this.pending.get(name);
     return since !== undefined && this.now() - since <= this.opts.pendingTtlMs;
+  }
+
+  /**
+   * Whether this process created `name` and the cluster's metadata has not
+   * listed it since, however long ago (a deletion must include it).
+   */
+  createdUnlisted(name: string): boolean {
+    return this.pending.has(name);
   }
 
   /** How long ago this process created `name`, while it is pending. */

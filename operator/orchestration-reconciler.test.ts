@@ -3,14 +3,16 @@ import type * as k8s from "@kubernetes/client-node";
 import { OrchestrationReconciler } from "./orchestration-reconciler.ts";
 import { SharedKafkaAdmin } from "./kafka-admin.ts";
 import { fakeKafka } from "./fake-kafka.ts";
-import { anOrchestration } from "./builders/fixtures.ts";
-import type { Orchestration, OrchestrationStatus } from "./crds/types.ts";
+import { anOrchestration, aWorker } from "./builders/fixtures.ts";
+import { signingKeySecretFor, signingKeySecretName } from "./builders/keys.ts";
+import { generateSigningKey } from "../services/events/keys.ts";
+import type { Orchestration, OrchestrationStatus, Worker } from "./crds/types.ts";
 import type { Kube } from "./kube.ts";
 import type { EventRecorder } from "./runtime/events.ts";
 import type { Logger } from "./runtime/log.ts";
 
 /** The reconciler against fake Kubernetes calls and the real shared admin over a fake cluster. */
-function setup(names: string[]) {
+function setup(names: string[], opts: { workers?: Worker[]; now?: () => Date } = {}) {
   const { client, state } = fakeKafka();
   const kafka = new SharedKafkaAdmin(client, { batchWindowMs: 5, minTopicsIntervalMs: 0 });
   const orchestrations = new Map<string, Orchestration>(
@@ -55,15 +57,16 @@ function setup(names: string[]) {
     kube,
     cached: (_ns, name) => orchestrations.get(name),
     kafka,
-    workersIn: () => [],
+    workersIn: () => opts.workers ?? [],
     secret: (_ns, name) => secrets.get(name),
     recorder: { record: async () => undefined } as unknown as EventRecorder,
     log: { debug: silent, info: silent, warn: silent, error: silent } as unknown as Logger,
     finalizerTimeoutMs: 60_000,
+    ...(opts.now ? { now: opts.now } : {}),
   });
   const topicsReady = (name: string) => statuses.get(name)?.conditions?.find((c) => c.type === "TopicsReady");
   const reconcileAll = () => Promise.allSettled(names.map((n) => reconciler.reconcile(`shop/${n}`)));
-  return { state, kafka, reconciler, statuses, writes, topicsReady, reconcileAll };
+  return { state, kafka, reconciler, statuses, secrets, writes, topicsReady, reconcileAll };
 }
 
 describe("OrchestrationReconciler with the shared Kafka admin", () => {
@@ -124,5 +127,36 @@ describe("OrchestrationReconciler with the shared Kafka admin", () => {
     expect(t.topicsReady("a")).toMatchObject({ status: "False", reason: "TopicCollision" });
     expect(t.topicsReady("a")?.message).toContain(twin);
     expect(t.state.calls.create).toEqual([]);
+  });
+
+  it("waits for a new bound Worker's key before writing the trust document and the status, then writes each once", async () => {
+    let now = Date.parse("2026-11-22T06:00:01Z");
+    const worker = aWorker({
+      name: "payments",
+      metadata: { creationTimestamp: "2026-11-22T06:00:00Z" } as never,
+      spec: { orchestration: "a", steps: ["charge"] },
+    });
+    const t = setup(["a"], { workers: [worker], now: () => new Date(now) });
+    const secretsAfterReconcile = async () => {
+      await t.reconciler.reconcile("shop/a");
+      return t.secrets.size;
+    };
+    // The Worker is a second old and has no key yet: neither trust nor status, a look again within 29 s.
+    await expect(secretsAfterReconcile()).resolves.toBe(1); // the Orchestration's own key
+    expect(t.writes.applies).toBe(0);
+    expect(t.writes.statuses).toBe(0);
+    const deferred = await t.reconciler.reconcile("shop/a");
+    expect(deferred).toEqual({ requeueAfterMs: 29_000 });
+    // Its key appears: the trust document (with both keys) and the status are written once.
+    t.secrets.set(signingKeySecretName(worker), signingKeySecretFor(worker, generateSigningKey()));
+    await t.reconciler.reconcile("shop/a");
+    expect(t.writes.applies).toBe(1);
+    expect(t.writes.statuses).toBe(1);
+    // A Worker that never creates its key holds the trust back for at most 30 s from its creation.
+    const stuck = setup(["a"], { workers: [worker], now: () => new Date(now) });
+    now = Date.parse("2026-11-22T06:00:31Z");
+    await stuck.reconciler.reconcile("shop/a");
+    expect(stuck.writes.applies).toBe(1);
+    expect(stuck.writes.statuses).toBe(1);
   });
 });

@@ -49,6 +49,14 @@ const TRUST_REAPPLY_MS = 5 * 60_000;
  * busy broker) while holding its place in the queue.
  */
 const TOPICS_MAX_AGE_MS = 5000;
+/**
+ * How old the list may be for an Orchestration with no topics yet. With
+ * thousands of topics a fresh list takes seconds, and 1,000 new Orchestrations
+ * each waiting for a fresher one than the last held the queue.
+ */
+const NEW_TOPICS_MAX_AGE_MS = 30_000;
+/** How long the trust document and status wait for a new bound Worker to create its signing key. */
+const KEY_GRACE_MS = 30_000;
 /** When topics Kafka accepted but does not list yet are looked at again (their configs then). */
 const PENDING_RECHECK_MS = 5000;
 
@@ -72,6 +80,8 @@ export interface OrchestrationReconcilerDeps {
   finalizerTimeoutMs: number;
   now?: () => Date;
   generateKey?: () => SigningKey;
+  /** Reports how long a step of the reconcile took (metrics). */
+  observePhase?: (phase: string, seconds: number) => void;
 }
 
 interface TopicsOutcome {
@@ -110,13 +120,24 @@ export class OrchestrationReconciler {
           ...finalizers,
           TOPICS_FINALIZER,
         ]) as Promise<Orchestration>);
+    const phase = this.phaseTimer();
     const [patched, engineKeys] = await Promise.all([withFinalizer, this.reconcileSigningKey(orch)]);
     orch = patched;
+    phase("finalizer-and-key");
 
     const generation = orch.metadata.generation ?? 0;
     const topics = await this.reconcileTopics(key, orch, generation);
-    const { steps, missing, trust } = this.bindWorkers(orch, engineKeys);
-    if (engineKeys.length > 0) await this.applyTrust(key, trustConfigMapFor(orch, trust));
+    phase("topics");
+    const { steps, missing, trust, keyless } = this.bindWorkers(orch, engineKeys);
+    if (engineKeys.length > 0) {
+      // A bound Worker whose key is not there yet is about to create it (and then queues this
+      // Orchestration): the trust document would be written now and again in a moment, and Ready would
+      // be reported before the Worker's key is trusted. So both wait for it, for a bounded time.
+      const waitMs = topics.retry ? 0 : this.keyWaitMs(keyless);
+      if (waitMs > 0) return { requeueAfterMs: waitMs };
+      await this.applyTrust(key, trustConfigMapFor(orch, trust));
+      phase("trust");
+    }
 
     const workersBound: ConditionInput =
       missing.length === 0
@@ -157,9 +178,20 @@ export class OrchestrationReconciler {
       missingWorkers: missing,
     };
     await this.writeStatus(orch, status);
+    phase("status");
     if (topics.retry) throw topics.retry;
     if (topics.requeueAfterMs !== undefined) return { requeueAfterMs: topics.requeueAfterMs };
     return;
+  }
+
+  /** Returns a function that reports the time since its last call (or this one) under a phase name. */
+  private phaseTimer(): (name: string) => void {
+    let last = performance.now();
+    return (name) => {
+      const now = performance.now();
+      this.deps.observePhase?.(name, (now - last) / 1000);
+      last = now;
+    };
   }
 
   private async writeStatus(orch: Orchestration, status: OrchestrationStatus): Promise<void> {
@@ -210,7 +242,12 @@ export class OrchestrationReconciler {
       const kafka = this.deps.kafka;
       // A few seconds old is fine: a topic deleted by hand shows up on the next look, and a collision
       // the list did not show yet is refused by Kafka (which drops the list, see below).
-      const cluster = await kafka.topics(TOPICS_MAX_AGE_MS);
+      // An Orchestration that has no topics yet (new) takes any recent list: what it would create and
+      // what exists after all is sorted out by Kafka (creating an existing topic is a no-op) and by the
+      // look after creation, which asks for a fresh list again.
+      const cluster = await kafka.topics(
+        (orch.status?.topics ?? []).length > 0 ? TOPICS_MAX_AGE_MS : NEW_TOPICS_MAX_AGE_MS,
+      );
       // Kafka treats '.' and '_' alike in metric names and refuses a topic that would clash.
       const clashes = names.filter((n) => !cluster.has(n) && cluster.metricTwin(n) !== undefined);
       if (clashes.length > 0) {
@@ -314,7 +351,9 @@ export class OrchestrationReconciler {
     if ((orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) !== "required") return [];
     const namespace = orch.metadata.namespace ?? "";
     const name = signingKeySecretName(orch);
-    const cached = this.deps.secret(namespace, name) ?? (await this.deps.kube.readSecret(namespace, name));
+    // The watch cache is authoritative once synced: a Secret missing from it is created without a read
+    // first (one that exists after all, created a moment ago, answers 409 and is read then).
+    const cached = this.deps.secret(namespace, name);
     if (cached) return signingKeysFromSecret(cached);
     const key = (this.deps.generateKey ?? generateSigningKey)();
     try {
@@ -337,7 +376,7 @@ export class OrchestrationReconciler {
   private bindWorkers(
     orch: Orchestration,
     engineKeys: SigningKey[],
-  ): { steps: StepBinding[]; missing: string[]; trust: TrustEntry[] } {
+  ): { steps: StepBinding[]; missing: string[]; trust: TrustEntry[]; keyless: Worker[] } {
     const namespace = orch.metadata.namespace ?? "";
     const name = orch.metadata.name ?? "";
     const workers = this.deps
@@ -347,6 +386,7 @@ export class OrchestrationReconciler {
       .sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
     const boundTo = new Map<string, string>();
     const trust: TrustEntry[] = engineKeys.length > 0 ? [{ role: "engine", keys: engineKeys }] : [];
+    const keyless: Worker[] = [];
     for (const worker of workers) {
       const claimed = workerSteps(worker, orch).filter((s) => !boundTo.has(s));
       for (const s of claimed) boundTo.set(s, worker.metadata.name ?? "");
@@ -358,6 +398,8 @@ export class OrchestrationReconciler {
           steps: claimed,
           keys: signingKeysFromSecret(secret),
         });
+      } else if (claimed.length > 0) {
+        keyless.push(worker);
       }
     }
     const prefix = this.deps.topicPrefix !== undefined ? { prefix: this.deps.topicPrefix } : {};
@@ -378,7 +420,7 @@ export class OrchestrationReconciler {
       return { name: s.name, ...(worker ? { worker } : {}), ...(topic ? { topic } : {}) };
     });
     const missing = orch.spec.steps.filter((s) => !boundTo.has(s.name)).map((s) => s.name);
-    return { steps, missing, trust };
+    return { steps, missing, trust, keyless };
   }
 
   private async finalize(key: string, orch: Orchestration): Promise<ReconcileResult> {
@@ -402,8 +444,9 @@ export class OrchestrationReconciler {
       try {
         const kafka = this.deps.kafka;
         const existing = await kafka.topics(1000);
-        // Created but not listed yet still counts: deleting it fails until Kafka lists it, and is retried.
-        const deleted = [...topics].filter((t) => existing.has(t) || kafka.isPending(t));
+        // Created but not listed yet still counts (however long Kafka takes to list it): deleting it fails
+        // until Kafka lists it, and is retried.
+        const deleted = [...topics].filter((t) => existing.has(t) || kafka.createdUnlisted(t));
         await kafka.deleteTopics(deleted);
         await this.event(
           orch,
@@ -445,6 +488,23 @@ export class OrchestrationReconciler {
     );
     this.release(key);
     return;
+  }
+
+  /**
+   * How much longer the trust document waits for the keys of these bound
+   * Workers: up to `KEY_GRACE_MS` from each Worker's creation (with 1,000 new
+   * Workers queued, 5 s expired before many were reconciled, and the trust was
+   * written twice after all). A Worker that has not created its key by then
+   * (its reconcile fails) does not hold up the trust of the others.
+   */
+  private keyWaitMs(keyless: readonly Worker[]): number {
+    const now = (this.deps.now ?? (() => new Date()))().getTime();
+    let wait = 0;
+    for (const w of keyless) {
+      const age = now - Date.parse(w.metadata.creationTimestamp ?? "");
+      if (age >= 0 && age < KEY_GRACE_MS) wait = Math.max(wait, KEY_GRACE_MS - age);
+    }
+    return wait;
   }
 
   /**

@@ -27,13 +27,19 @@ import { isSpecError } from "./builders/errors.ts";
 import { SPEC_HASH_ANNOTATION } from "./builders/meta.ts";
 import { generateSigningKey } from "../services/events/keys.ts";
 import type { SigningKey } from "../services/events/keys.ts";
-import { AUTOSCALER_FIELD_MANAGER, FIELD_MANAGER } from "./kube.ts";
+import { FIELD_MANAGER } from "./kube.ts";
 import type { Kube } from "./kube.ts";
 import type { EventRecorder } from "./runtime/events.ts";
 import type { CachedDeployment } from "./runtime/informer.ts";
 import type { Logger } from "./runtime/log.ts";
 import type { ReconcileResult } from "./runtime/queue.ts";
 import { isConflict } from "./runtime/errors.ts";
+
+/**
+ * How long a new Worker (no status yet) whose Orchestration is not there waits
+ * for it before its status says OrchestrationNotFound.
+ */
+export const ORCHESTRATION_GRACE_MS = 5000;
 
 export interface WorkerReconcilerDeps {
   kube: Kube;
@@ -52,6 +58,8 @@ export interface WorkerReconcilerDeps {
   enqueueOrchestration: (namespace: string, name: string) => void;
   now?: () => Date;
   generateKey?: () => SigningKey;
+  /** Reports how long a step of the reconcile took (metrics). */
+  observePhase?: (phase: string, seconds: number) => void;
 }
 
 export class WorkerReconciler {
@@ -71,6 +79,13 @@ export class WorkerReconciler {
       this.deps.cachedOrchestration?.(namespace, worker.spec.orchestration) ??
       (await this.deps.kube.getOrchestration(namespace, worker.spec.orchestration));
     if (!orch) {
+      // A Worker applied together with its Orchestration is often seen first: give the Orchestration a
+      // moment to arrive (its arrival queues this Worker) rather than write a status that is stale at once.
+      const now = (this.deps.now ?? (() => new Date()))().getTime();
+      const ageMs = now - Date.parse(worker.metadata.creationTimestamp ?? "");
+      if (!worker.status && ageMs >= 0 && ageMs < ORCHESTRATION_GRACE_MS) {
+        return { requeueAfterMs: ORCHESTRATION_GRACE_MS - ageMs };
+      }
       const missing: ConditionInput = {
         type: WORKER_CONDITIONS.bound,
         status: "False",
@@ -103,9 +118,18 @@ export class WorkerReconciler {
             observedGeneration: generation,
           };
 
-    if ((orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) === "required")
-      await this.ensureSigningKey(worker, orch);
-
+    let last = performance.now();
+    const phase = (name: string) => {
+      const now = performance.now();
+      this.deps.observePhase?.(name, (now - last) / 1000);
+      last = now;
+    };
+    // The key and the Deployment are written side by side: the pod template names the key's Secret,
+    // and its pods wait for it (the kubelet retries the volume) if the Deployment lands first.
+    const signingKey =
+      (orch.spec.signing?.policy ?? DEFAULT_SIGNING_POLICY) === "required"
+        ? this.ensureSigningKey(worker, orch)
+        : Promise.resolve();
     let deployment: k8s.V1Deployment;
     try {
       deployment = deploymentFor(worker, orch, {
@@ -115,7 +139,11 @@ export class WorkerReconciler {
         steps,
       });
     } catch (err) {
-      if (!isSpecError(err)) throw err;
+      if (!isSpecError(err)) {
+        await signingKey.catch(() => undefined); // (its own failure is not the one to report)
+        throw err;
+      }
+      await signingKey;
       const invalid: ConditionInput = {
         type: WORKER_CONDITIONS.ready,
         status: "False",
@@ -127,7 +155,8 @@ export class WorkerReconciler {
       return;
     }
 
-    const applied = await this.applyDeployment(worker, deployment);
+    const [, applied] = await Promise.all([signingKey, this.applyDeployment(worker, deployment)]);
+    phase("key-and-deployment");
     const specReplicas = applied.spec?.replicas ?? DEFAULT_REPLICAS;
     const readyReplicas = applied.status?.readyReplicas ?? 0;
     const ready: ConditionInput =
@@ -176,20 +205,24 @@ export class WorkerReconciler {
       },
       [bound, ready, ...scaling],
     );
+    phase("status");
     return;
   }
 
   /**
-   * Creates the Deployment the first time with the autoscaler's starting
-   * replica count owned by the autoscaler's field manager, then applies the
-   * managed fields; later reconciles only apply. The apply never carries
-   * `replicas` while autoscaling is on, so it never fights the autoscaler.
+   * Server-side applies the Deployment: one write, creation included. While
+   * autoscaling is on, the first apply sets the starting replica count
+   * (minReplicas) and later applies send the current count back for as long as
+   * the operator's apply still owns it (nobody scaled since), so the field is
+   * never dropped (which would reset it to 1). The autoscaler's (or `kubectl
+   * scale`'s) first change of the count moves its ownership away from the
+   * operator, whose applies then leave it alone and never fight the autoscaler.
    */
   private async applyDeployment(worker: Worker, deployment: k8s.V1Deployment): Promise<CachedDeployment> {
     const namespace = worker.metadata.namespace ?? "";
     const name = workerDeploymentName(worker);
-    const existing =
-      this.deps.cachedDeployment?.(namespace, name) ?? (await this.deps.kube.readDeployment(namespace, name));
+    // The watch cache is authoritative once synced: absent means not created yet (the apply creates it).
+    const existing = this.deps.cachedDeployment?.(namespace, name);
     // Unchanged since our last apply (same spec hash, no one else bumped its generation): nothing to do.
     const hash = deployment.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
     const last = this.applied.get(`${namespace}/${name}`);
@@ -202,28 +235,22 @@ export class WorkerReconciler {
     ) {
       return existing;
     }
-    if (!existing) {
-      const initial = autoscalingEnabled(worker)
+    const ownsReplicas = !existing || (existing.replicasOwners ?? []).includes(`${FIELD_MANAGER}/Apply`);
+    const body =
+      autoscalingEnabled(worker) && ownsReplicas
         ? {
             ...deployment,
             spec: {
               ...deployment.spec!,
-              replicas: worker.spec.scaling?.minReplicas ?? DEFAULT_SCALING.minReplicas,
+              replicas:
+                existing?.spec?.replicas ?? worker.spec.scaling?.minReplicas ?? DEFAULT_SCALING.minReplicas,
             },
           }
         : deployment;
-      try {
-        await this.deps.kube.apps.createNamespacedDeployment({
-          namespace,
-          body: initial,
-          fieldManager: AUTOSCALER_FIELD_MANAGER,
-        });
-        await this.deps.recorder.record(worker, "Normal", "DeploymentCreated", `created Deployment ${name}`);
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-      }
+    const applied = await this.deps.kube.apply(body);
+    if (!existing) {
+      await this.deps.recorder.record(worker, "Normal", "DeploymentCreated", `created Deployment ${name}`);
     }
-    const applied = await this.deps.kube.apply(deployment);
     this.applied.set(`${namespace}/${name}`, { hash, generation: applied.metadata?.generation });
     return applied;
   }
@@ -231,8 +258,8 @@ export class WorkerReconciler {
   private async ensureSigningKey(worker: Worker, orch: Orchestration): Promise<void> {
     const namespace = worker.metadata.namespace ?? "";
     const secretName = signingKeySecretName(worker);
-    if (this.deps.secret(namespace, secretName) ?? (await this.deps.kube.readSecret(namespace, secretName)))
-      return;
+    // As for the Orchestration's key: the cache decides, a create of one that exists answers 409.
+    if (this.deps.secret(namespace, secretName)) return;
     const key = (this.deps.generateKey ?? generateSigningKey)();
     try {
       await this.deps.kube.core.createNamespacedSecret({ namespace, body: signingKeySecretFor(worker, key) });

@@ -44,6 +44,8 @@ export interface AutoscalerDeps {
 
 interface WorkerState {
   memory: ScalerMemory;
+  /** spec.scaling.pollInterval as last parsed. */
+  pollInterval?: { text: string; ms: number };
   lastPollMs: number;
   polling: boolean;
   lastWritten?: string;
@@ -135,7 +137,11 @@ export class Autoscaler {
           key,
           (st = { memory: emptyMemory(), lastPollMs: 0, polling: false, lastWrittenMs: 0 }),
         );
-      const interval = parseDuration(worker.spec.scaling?.pollInterval ?? DEFAULT_SCALING.pollInterval);
+      // Parsed once per value: the tick runs 4 times a second over every Worker.
+      const pollInterval = worker.spec.scaling?.pollInterval ?? DEFAULT_SCALING.pollInterval;
+      if (st.pollInterval?.text !== pollInterval)
+        st.pollInterval = { text: pollInterval, ms: parseDuration(pollInterval) };
+      const interval = st.pollInterval.ms;
       if (st.polling || now - st.lastPollMs < interval) continue;
       due.push({ worker, key, st, overdueMs: now - st.lastPollMs - interval });
     }

@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONTENT_TYPE, KubeClient, queryString } from "./client.ts";
+import { CONTENT_TYPE, KubeClient, queryString, requestKind } from "./client.ts";
 import { KubeApiError, KubeTimeoutError } from "./errors.ts";
 import type { WatchEvent } from "./watch-lines.ts";
 
@@ -81,6 +81,34 @@ describe("queryString", () => {
     { query: { watch: 1, timeoutSeconds: 300 }, want: "?watch=1&timeoutSeconds=300" },
   ])("encodes $query", ({ query, want }) => {
     expect(queryString(query)).toBe(want);
+  });
+});
+
+describe("requestKind", () => {
+  it.each([
+    ["GET", "/api/v1/namespaces/a/secrets/k", undefined, "get", "secrets"],
+    ["GET", "/apis/apps/v1/namespaces/a/deployments", undefined, "list", "deployments"],
+    ["GET", "/apis/eventloom.io/v1alpha1/orchestrations", undefined, "list", "orchestrations"],
+    ["POST", "/api/v1/namespaces/a/events", undefined, "create", "events"],
+    ["PUT", "/apis/coordination.k8s.io/v1/namespaces/a/leases/l", undefined, "update", "leases"],
+    [
+      "PATCH",
+      "/apis/eventloom.io/v1alpha1/namespaces/a/workers/w/status",
+      CONTENT_TYPE.apply,
+      "apply",
+      "workers/status",
+    ],
+    [
+      "PATCH",
+      "/apis/apps/v1/namespaces/a/deployments/d/scale",
+      CONTENT_TYPE.mergePatch,
+      "patch",
+      "deployments/scale",
+    ],
+    ["DELETE", "/api/v1/namespaces/a/configmaps/c", undefined, "delete", "configmaps"],
+    ["GET", "/api/v1/namespaces/a", undefined, "get", "namespaces"],
+  ])("%s %s is %s of %s", (method, path, contentType, verb, resource) => {
+    expect(requestKind(method, path, contentType)).toEqual({ verb, resource });
   });
 });
 

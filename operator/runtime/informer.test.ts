@@ -236,6 +236,25 @@ describe("what the cache keeps", () => {
     });
   });
 
+  it("keeps who owns a Deployment's replica count", () => {
+    const d = slimDeployment({
+      metadata: {
+        name: "w",
+        managedFields: [
+          { manager: "eventloom-operator", operation: "Apply", fieldsV1: { "f:spec": { "f:template": {} } } },
+          {
+            manager: "eventloom-autoscaler",
+            operation: "Update",
+            fieldsV1: { "f:spec": { "f:replicas": {} } },
+          },
+        ],
+      },
+      spec: { replicas: 3 } as never,
+    });
+    expect(d.replicasOwners).toEqual(["eventloom-autoscaler/Update"]);
+    expect(d.metadata?.managedFields).toBeUndefined();
+  });
+
   it.each([
     [1, 500],
     [2, 1000],

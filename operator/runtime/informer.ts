@@ -69,9 +69,22 @@ export function slim<T extends KubernetesObject>(obj: T): T {
  */
 export type CachedDeployment = Pick<k8s.V1Deployment, "apiVersion" | "kind" | "metadata" | "status"> & {
   spec?: { replicas?: number };
+  /**
+   * Who owns `spec.replicas` by the object's managedFields, as `manager/Operation`
+   * (e.g. `eventloom-operator/Apply`, `eventloom-autoscaler/Update`). The only
+   * part of managedFields a reconciler reads: whether the operator's apply must
+   * keep sending the replica count it set at creation.
+   */
+  replicasOwners?: string[];
 };
 
 export function slimDeployment(d: CachedDeployment): CachedDeployment {
+  const replicasOwners = (d.metadata?.managedFields ?? [])
+    .filter(
+      (f) =>
+        (f.fieldsV1 as { "f:spec"?: { "f:replicas"?: unknown } } | undefined)?.["f:spec"]?.["f:replicas"],
+    )
+    .map((f) => `${f.manager ?? ""}/${f.operation ?? ""}`);
   const { apiVersion, kind, metadata, spec, status } = slim(d);
   return {
     ...(apiVersion ? { apiVersion } : {}),
@@ -79,6 +92,7 @@ export function slimDeployment(d: CachedDeployment): CachedDeployment {
     ...(metadata ? { metadata } : {}),
     ...(spec?.replicas !== undefined ? { spec: { replicas: spec.replicas } } : {}),
     ...(status ? { status } : {}),
+    ...(replicasOwners.length > 0 ? { replicasOwners } : {}),
   };
 }
 

@@ -25,6 +25,19 @@ export function createOperatorMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    kubeRequests: new Counter({
+      name: "eventloom_operator_kube_requests_total",
+      help: "Requests sent to the Kubernetes API (watches excepted), by verb and resource as the API server names them.",
+      labelNames: ["verb", "resource"] as const,
+      registers: [registry],
+    }),
+    reconcilePhase: new Histogram({
+      name: "eventloom_operator_reconcile_phase_seconds",
+      help: "Time the steps of a reconcile took, by resource kind and step (where a slow reconcile waits).",
+      labelNames: ["kind", "phase"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: "eventloom_operator_queue_depth",
       help: "Keys waiting or being reconciled, by resource kind.",

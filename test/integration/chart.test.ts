@@ -227,7 +227,7 @@ describe("helm template", () => {
 
   it("renders the three components from one image, each with its own entry file", () => {
     for (const [component, entry] of [
-      ["operator", "operator/main.ts"],
+      ["operator", "dist/operator/main.js"],
       ["gateway", "services/gateway/main.ts"],
       ["engine", "services/engine/main.ts"],
     ] as const) {
