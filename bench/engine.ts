@@ -93,6 +93,24 @@ const WARMUP_RUNS = Number(process.env.BENCH_WARMUP_RUNS ?? 300);
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 150);
 const HOLD_RUNS = Number(process.env.BENCH_HOLD_RUNS ?? 10_000);
 const PROFILE = (process.env.BENCH_PROFILE ?? "1") !== "0";
+/**
+ * Phases to run (comma-separated; default all): baseline (Kafka and crypto), api, backlog, latency, memory
+ * (memory, held runs, view scan). A partial run prints its figures but writes no result file or tables.
+ */
+const ALL_PHASES = ["baseline", "api", "backlog", "latency", "memory"] as const;
+type Phase = (typeof ALL_PHASES)[number];
+const PHASES = new Set<Phase>(
+  (process.env.BENCH_PHASES ?? ALL_PHASES.join(","))
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p): p is Phase => (ALL_PHASES as readonly string[]).includes(p)),
+);
+const PARTIAL = ALL_PHASES.some((p) => !PHASES.has(p));
+/** Signing policies measured (comma-separated; default `none,required`). */
+const POLICIES = (process.env.BENCH_POLICIES ?? "none,required")
+  .split(",")
+  .map((p) => p.trim())
+  .filter((p): p is "none" | "required" => p === "none" || p === "required");
 const CLIENT_CONNECTIONS = 64;
 const STEPS = ["reserve", "charge", "ship"] as const;
 const CHAIN = STEPS.length;
@@ -1347,8 +1365,8 @@ function area(url: string, fn: string): string {
   if (url === "") return fn.startsWith("(") ? fn : `native ${fn}`;
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1] ?? url;
-  const svc = /\/work\/main\/(.+)$/.exec(url.replace(/^file:\/\//, ""));
-  if (svc) return svc[1] ?? url;
+  const file = url.replace(/^file:\/\//, "");
+  if (file.startsWith(root)) return file.slice(root.length);
   if (url.startsWith("node:"))
     return url
       .replace(/^node:internal\//, "node:")
@@ -1377,7 +1395,7 @@ function summarizeProfile(path: string): ProfileSummary {
     const where =
       f.url === ""
         ? ""
-        : ` ${f.url.replace(/^file:\/\//, "").replace("/work/main/", "")}:${f.lineNumber + 1}`;
+        : ` ${f.url.replace(/^file:\/\//, "").replace(root, "")}:${f.lineNumber + 1}`;
     return `${f.functionName || "(anonymous)"}${where}`;
   };
   const self = new Map<string, number>();
@@ -1450,20 +1468,21 @@ async function repeat(n: number, profile: boolean): Promise<RepeatResult> {
   const s = await setUp(`r${n}`);
   try {
     const idleAfterStart = await s.engine.memory();
-    const kafka = await kafkaBaseline(s);
-    const crypto = cryptoCost(s);
+    const kafka = PHASES.has("baseline") ? await kafkaBaseline(s) : (undefined as unknown as KafkaBaseline);
+    const crypto = PHASES.has("baseline") ? cryptoCost(s) : (undefined as unknown as CryptoCost);
     // Warm-up: JIT, connections, consumer fetch sessions of every topic.
-    await throughput(s, "none", WARMUP_RUNS, "warm-up");
-    await throughput(s, "required", WARMUP_RUNS, "warm-up");
-    const order: Array<"none" | "required"> = n % 2 === 1 ? ["none", "required"] : ["required", "none"];
+    for (const policy of POLICIES) await throughput(s, policy, WARMUP_RUNS, "warm-up");
+    const order = (n % 2 === 1 ? ["none", "required"] : ["required", "none"]).filter((p) =>
+      POLICIES.includes(p as "none" | "required"),
+    ) as Array<"none" | "required">;
     const tp = {} as Record<"none" | "required", Throughput>;
-    for (const policy of order) tp[policy] = await throughput(s, policy, RUNS, "measured");
+    if (PHASES.has("api"))
+      for (const policy of order) tp[policy] = await throughput(s, policy, RUNS, "measured");
     const backlog = {} as Record<"none" | "required", Throughput>;
-    for (const policy of order) backlog[policy] = await throughput(s, policy, RUNS, "backlog ", "inbox");
-    const lat = {
-      none: await latency(s, "none", LATENCY_RUNS),
-      required: await latency(s, "required", LATENCY_RUNS),
-    };
+    if (PHASES.has("backlog"))
+      for (const policy of order) backlog[policy] = await throughput(s, policy, RUNS, "backlog ", "inbox");
+    const lat = {} as Record<"none" | "required", Latency>;
+    if (PHASES.has("latency")) for (const policy of POLICIES) lat[policy] = await latency(s, policy, LATENCY_RUNS);
     let profiled: RepeatResult["profiled"];
     if (profile) {
       const path = join(s.dir, "engine.cpuprofile");
@@ -1471,10 +1490,16 @@ async function repeat(n: number, profile: boolean): Promise<RepeatResult> {
       const t = await throughput(s, "none", RUNS, "profiled");
       await s.engine.profileStop(path);
       profiled = { throughput: t, profile: summarizeProfile(path), path };
+      if (PARTIAL) printProfile(profiled.profile);
     }
-    const memory = await memoryTest(s, HOLD_RUNS);
-    const withHeldRuns = await throughput(s, "none", RUNS, `+${HOLD_RUNS} held`);
-    const scan = viewScan(s, [5_000, 50_000]);
+    let memory = undefined as unknown as MemoryResult;
+    let withHeldRuns = undefined as unknown as Throughput;
+    let scan: ViewScan[] = [];
+    if (PHASES.has("memory")) {
+      memory = await memoryTest(s, HOLD_RUNS);
+      withHeldRuns = await throughput(s, "none", RUNS, `+${HOLD_RUNS} held`);
+      scan = viewScan(s, [5_000, 50_000]);
+    }
     return {
       repeat: n,
       kafka,
@@ -1494,6 +1519,16 @@ async function repeat(n: number, profile: boolean): Promise<RepeatResult> {
   } finally {
     await tearDown(s);
   }
+}
+
+/** A profile summary on the console (partial runs, which render no tables). */
+function printProfile(p: ProfileSummary): void {
+  console.log(`  profile: ${p.busyMs} ms busy, ${p.idleMs} ms idle`);
+  for (const a of p.byArea.slice(0, 20)) console.log(`    ${String(a.pctOfBusy).padStart(5)} %  ${a.area}`);
+  console.log("  top self frames:");
+  for (const f of p.topSelf.slice(0, 30)) console.log(`    ${String(f.pctOfBusy).padStart(5)} %  ${f.frame}`);
+  console.log("  top inclusive frames:");
+  for (const f of p.inclusive.slice(0, 60)) console.log(`    ${String(f.pctOfBusy).padStart(5)} %  ${f.frame}`);
 }
 
 interface BenchResult {
@@ -1624,6 +1659,13 @@ async function main(): Promise<void> {
   console.log(`machine: ${machineLine}\nload average (1, 5, 15 min): ${loadBefore}`);
   const repeats: RepeatResult[] = [];
   for (let n = 1; n <= REPEATS; n++) repeats.push(await repeat(n, PROFILE && n === REPEATS));
+  if (PARTIAL) {
+    console.log(
+      `\npartial run (BENCH_PHASES=${[...PHASES].join(",")}, BENCH_POLICIES=${POLICIES.join(",")}): no result file, no tables` +
+        `\nload average (1, 5, 15 min): before ${loadBefore}; after ${loadText()}`,
+    );
+    return;
+  }
   const result: BenchResult = {
     machine: machineLine,
     loadAverage: { before: loadBefore, after: loadText() },
