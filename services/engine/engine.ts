@@ -461,7 +461,12 @@ export class Engine {
     await Promise.all(
       [...byOwner].map(async ([owner, list]) => {
         try {
-          await owner.lock.run(() => this.processInputs(owner, list.map((l) => l.input)));
+          await owner.lock.run(() =>
+            this.processInputs(
+              owner,
+              list.map((l) => l.input),
+            ),
+          );
         } catch (err) {
           // Revoked meanwhile, or the state write failed: the inbox copy gets them to whoever owns them.
           this.opts.log.debug(
