@@ -436,28 +436,31 @@ export class Engine {
    * indexes, in order.
    */
   async applyDirect(messages: ForwardedMessage[]): Promise<number[]> {
-    const left: number[] = [];
+    const { groups, left } = splitByOwner(
+      messages,
+      (message) => this.opts.view.partitionOf(message.runId),
+      (partition) => {
+        const owner = this.owners.get(partition);
+        return owner !== undefined && owner.restored && owner.active && !owner.suspended && this.running;
+      },
+    );
     const byOwner = new Map<PartitionOwner, Array<{ index: number; input: Input }>>();
-    messages.forEach((message, index) => {
-      const partition = this.opts.view.partitionOf(message.runId);
-      const owner = partition === undefined ? undefined : this.owners.get(partition);
-      if (!owner || !owner.restored || !owner.active || owner.suspended || !this.running) {
-        left.push(index);
-        return;
-      }
-      const list = byOwner.get(owner) ?? [];
-      list.push({
-        index,
-        input: {
-          topic: message.origin.topic,
-          partition: message.origin.partition,
-          offset: message.origin.offset,
-          headers: message.record.headers,
-          message: () => message,
-        },
-      });
-      byOwner.set(owner, list);
-    });
+    for (const [partition, list] of groups) {
+      const owner = this.owners.get(partition) as PartitionOwner;
+      byOwner.set(
+        owner,
+        list.map(({ index, item: message }) => ({
+          index,
+          input: {
+            topic: message.origin.topic,
+            partition: message.origin.partition,
+            offset: message.origin.offset,
+            headers: message.record.headers,
+            message: () => message,
+          },
+        })),
+      );
+    }
     await Promise.all(
       [...byOwner].map(async ([owner, list]) => {
         try {
@@ -1101,6 +1104,30 @@ export class Engine {
         );
     }
   }
+}
+
+/**
+ * Splits `items` between the partitions that can take them now (`partitionOf` known and `ready`), each
+ * group in input order, and the rest (`left`: their indexes, in order).
+ */
+export function splitByOwner<T>(
+  items: readonly T[],
+  partitionOf: (item: T) => number | undefined,
+  ready: (partition: number) => boolean,
+): { groups: Map<number, Array<{ index: number; item: T }>>; left: number[] } {
+  const groups = new Map<number, Array<{ index: number; item: T }>>();
+  const left: number[] = [];
+  items.forEach((item, index) => {
+    const partition = partitionOf(item);
+    if (partition === undefined || !ready(partition)) {
+      left.push(index);
+      return;
+    }
+    const group = groups.get(partition);
+    if (group) group.push({ index, item });
+    else groups.set(partition, [{ index, item }]);
+  });
+  return { groups, left };
 }
 
 /** Stay well below the broker's default message.max.bytes (1 MiB) per produce request. */
