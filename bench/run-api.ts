@@ -48,7 +48,11 @@ const cpuMicros = () => {
 };
 
 /** Main-thread CPU µs per request (after a warm-up of a tenth as many). */
-async function perRequest(url: string, payload: (i: number) => unknown, requests: number): Promise<number> {
+async function perRequest(
+  url: string,
+  payload: (i: number) => Record<string, unknown>,
+  requests: number,
+): Promise<number> {
   for (let i = 0; i < requests / 10; i++) await app.inject({ method: "POST", url, payload: payload(i) });
   const c0 = cpuMicros();
   for (let i = 0; i < requests; i++) await app.inject({ method: "POST", url, payload: payload(i) });
