@@ -1609,7 +1609,7 @@ function render(result: BenchResult): { lines: string[]; markdown: string } {
   const t = (label: string, pick: (r: RepeatResult) => Throughput, baseline: string) =>
     `| ${label} | **${Math.round(med((r) => pick(r).transitionsPerSecond))} transitions/s** | ${baseline} | ${each((r) => pick(r).transitionsPerSecond)} | ${loadOf((r) => pick(r).load1Before)} |`;
   const figures = [
-    "| Figure (median of 3 repeats) | Engine | Baseline measured in the same repeat | Each repeat | Load (1 min) per repeat |",
+    `| Figure (${repeats.length === 1 ? "1 repeat" : `median of ${repeats.length} repeats`}) | Engine | Baseline measured in the same repeat | Each repeat | Load (1 min) per repeat |`,
     "| --- | --- | --- | --- | --- |",
     t(
       `Signing none: ${runs} runs × ${CHAIN} steps through the run API`,
