@@ -1,114 +1,48 @@
-/**
- * The gateway's run API forwards to the engine's: over a stand-in engine (a
- * local HTTP server recording what it was sent), and with no engine at all.
- */
 import { createServer } from "node:http";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import type { AddressInfo, Server } from "node:net";
+import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
-import { build } from "../app.ts";
-import { FakeDirectory, FakeKafka, tokenTable, TOKENS } from "../test-support.ts";
+import { afterEach, describe, expect, it } from "vitest";
+import { problemSchema } from "../problem.ts";
+import { runRoutes } from "./runs.ts";
 
-const auth = { authorization: `Bearer ${TOKENS.shop}` };
-let app: FastifyInstance | undefined;
+// A stand-in engine that answers every request with what it received.
 let engine: Server | undefined;
+let app: FastifyInstance | undefined;
 afterEach(async () => {
   await app?.close();
-  await new Promise<void>((r) => (engine ? engine.close(() => r()) : r()));
+  await new Promise<void>((resolve) => (engine ? engine.close(() => resolve()) : resolve()));
   app = undefined;
   engine = undefined;
 });
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-async function withEngine(
-  status: number,
-  body: object,
-  contentType = "application/json",
-): Promise<{ url: string; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  engine = createServer((req, res) => {
-    let data = "";
-    req.on("data", (c: Buffer) => (data += c.toString()));
+async function gateway(): Promise<FastifyInstance> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: data });
-      res.writeHead(status, { "content-type": contentType });
-      res.end(JSON.stringify(body));
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ method: req.method, url: req.url, body: Buffer.concat(chunks).toString() }));
     });
   });
-  await new Promise<void>((r) => engine?.listen(0, "127.0.0.1", () => r()));
-  return { url: `http://127.0.0.1:${(engine.address() as AddressInfo).port}`, seen };
-}
-
-async function gateway(engineUrl: string): Promise<FastifyInstance> {
-  app = await build({
-    kafka: new FakeKafka(),
-    orchestrations: new FakeDirectory(),
-    tokens: tokenTable(),
-    engineUrl,
-  });
+  engine = server;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  app = Fastify();
+  app.addSchema(problemSchema);
+  await app.register(runRoutes, { engineUrl: `http://127.0.0.1:${port}` });
   return app;
 }
 
-describe("the run API on the gateway", () => {
-  it("forwards a start with its body and Idempotency-Key and returns the engine's answer", async () => {
-    const { url, seen } = await withEngine(202, { id: "run-1", state: "Pending" });
-    const res = await (
-      await gateway(url)
-    ).inject({
-      method: "POST",
-      url: "/namespaces/shop/orchestrations/orders/runs",
-      headers: { ...auth, "content-type": "application/json", "idempotency-key": "k1" },
-      payload: { input: { orderId: "A-1" } },
-    });
-    expect(res.statusCode).toBe(202);
-    expect(res.json()).toEqual({ id: "run-1", state: "Pending" });
-    expect(seen).toHaveLength(1);
-    expect(seen[0]).toMatchObject({
-      method: "POST",
-      url: "/namespaces/shop/orchestrations/orders/runs",
-      body: JSON.stringify({ input: { orderId: "A-1" } }),
-    });
-    expect(seen[0]?.headers["idempotency-key"]).toBe("k1");
-    expect(seen[0]?.headers.authorization).toBeUndefined();
-  });
-
-  it("passes the engine's problem documents through unchanged", async () => {
-    const problem = {
-      type: "urn:eventloom:problem:run-not-found",
-      title: "Run not found",
-      status: 404,
-      detail: "no run x",
-    };
-    const { url } = await withEngine(404, problem, "application/problem+json");
-    const res = await (
-      await gateway(url)
-    ).inject({ method: "GET", url: "/namespaces/shop/runs/x", headers: auth });
-    expect(res.statusCode).toBe(404);
-    expect(res.headers["content-type"]).toBe("application/problem+json");
-    expect(res.json()).toEqual(problem);
-  });
-
-  it("requires a token like every other API route", async () => {
-    const { url, seen } = await withEngine(200, {});
-    const res = await (await gateway(url)).inject({ method: "GET", url: "/namespaces/shop/runs" });
-    expect(res.statusCode).toBe(401);
-    expect(seen).toHaveLength(0);
-  });
-
-  it("answers 503 with Retry-After as a problem when the engine does not answer", async () => {
-    const res = await (
-      await gateway("http://127.0.0.1:1")
-    ).inject({ method: "POST", url: "/namespaces/shop/runs/r1/undo", headers: auth });
-    expect(res.statusCode).toBe(503);
-    expect(res.headers["content-type"]).toContain("application/problem+json");
-    expect(res.headers["retry-after"]).toBe("2");
-    expect(res.json()).toMatchObject({ type: "urn:eventloom:problem:engine-unavailable", status: 503 });
+describe("the gateway's run routes", () => {
+  it("forward a batch start to the engine as it came, and its answer back", async () => {
+    const gw = await gateway();
+    const url = "/namespaces/shop/orchestrations/orders/runs/batch";
+    const payload = { runs: [{ input: { n: 1 } }, { input: { n: 2 }, idempotencyKey: "k" }] };
+    const res = await gw.inject({ method: "POST", url, payload });
+    expect(res.statusCode).toBe(200);
+    const seen = res.json() as { method: string; url: string; body: string };
+    expect(seen).toMatchObject({ method: "POST", url });
+    expect(JSON.parse(seen.body)).toEqual(payload);
   });
 });
