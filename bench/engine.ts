@@ -93,7 +93,28 @@ const WARMUP_RUNS = Number(process.env.BENCH_WARMUP_RUNS ?? 300);
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 150);
 const HOLD_RUNS = Number(process.env.BENCH_HOLD_RUNS ?? 10_000);
 const PROFILE = (process.env.BENCH_PROFILE ?? "1") !== "0";
+/**
+ * Phases to run (comma-separated; default all): baseline (Kafka and crypto), api (one run per POST), batch
+ * (POST .../runs/batch, BENCH_BATCH_SIZE runs per request, BENCH_BATCH_CONCURRENCY requests at a time), backlog, latency, memory
+ * (memory, held runs, view scan). A partial run prints its figures but writes no result file or tables.
+ */
+const ALL_PHASES = ["baseline", "api", "batch", "backlog", "latency", "memory"] as const;
+type Phase = (typeof ALL_PHASES)[number];
+const PHASES = new Set<Phase>(
+  (process.env.BENCH_PHASES ?? ALL_PHASES.join(","))
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p): p is Phase => (ALL_PHASES as readonly string[]).includes(p)),
+);
+const PARTIAL = ALL_PHASES.some((p) => !PHASES.has(p));
+/** Signing policies measured (comma-separated; default `none,required`). */
+const POLICIES = (process.env.BENCH_POLICIES ?? "none,required")
+  .split(",")
+  .map((p) => p.trim())
+  .filter((p): p is "none" | "required" => p === "none" || p === "required");
 const CLIENT_CONNECTIONS = 64;
+const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 100);
+const BATCH_CONCURRENCY = Number(process.env.BENCH_BATCH_CONCURRENCY ?? 4);
 const STEPS = ["reserve", "charge", "ship"] as const;
 const CHAIN = STEPS.length;
 const ORCH = { none: "chain-none", required: "chain-signed", hold: "chain-hold" } as const;
@@ -687,6 +708,25 @@ async function submit(s: Setup, orchestration: string, count: number, from = 0):
   );
 }
 
+/** Batch mode: POST .../runs/batch with BATCH_SIZE runs each, BATCH_CONCURRENCY requests at a time. */
+async function submitBatch(s: Setup, orchestration: string, count: number): Promise<Submitted[]> {
+  const url = `${s.engine.url}/namespaces/${s.namespace}/orchestrations/${orchestration}/runs/batch`;
+  const batches = Array.from({ length: Math.ceil(count / BATCH_SIZE) }, (_, b) =>
+    Array.from({ length: Math.min(BATCH_SIZE, count - b * BATCH_SIZE) }, (_, i) => b * BATCH_SIZE + i),
+  );
+  const answers = await pool(batches, BATCH_CONCURRENCY, async (batch) => {
+    const postAt = Date.now();
+    const res = await http("POST", url, { runs: batch.map((n) => ({ input: { n } })) });
+    if (res.status !== 200) throw new Error(`POST ${url} answered ${res.status}: ${res.text}`);
+    const body = JSON.parse(res.text) as { items: Array<{ status: number; runId?: string }> };
+    const refused = body.items.filter((i) => i.status !== 202);
+    if (refused.length > 0)
+      throw new Error(`POST ${url}: ${refused.length} runs refused: ${res.text.slice(0, 500)}`);
+    return body.items.map((i) => ({ runId: i.runId ?? "", postAt }));
+  });
+  return answers.flat();
+}
+
 /**
  * Backlog mode: the start records the run API would write (`startRecord`, same key, same content), written
  * straight to the engine inbox 250 per produce request, so the engine drains a backlog in large batches
@@ -805,8 +845,11 @@ function cpuUse(a: CpuSnapshot, b: CpuSnapshot, transitions: number): CpuUse {
 
 interface Throughput {
   policy: "none" | "required";
-  /** `api`: POST .../runs, 64 at a time. `inbox`: start records written straight to the inbox (backlog). */
-  mode: "api" | "inbox";
+  /**
+   * `api`: POST .../runs, 64 at a time. `batch`: POST .../runs/batch. `inbox`: start records written straight
+   * to the inbox (backlog).
+   */
+  mode: "api" | "batch" | "inbox";
   runs: number;
   succeeded: number;
   transitions: number;
@@ -827,13 +870,17 @@ async function throughput(
   policy: "none" | "required",
   runs: number,
   label: string,
-  mode: "api" | "inbox" = "api",
+  mode: "api" | "batch" | "inbox" = "api",
 ): Promise<Throughput> {
   const load1Before = load1();
   const before = cpuSnapshot(s);
   const t0 = Date.now();
   const submitted =
-    mode === "api" ? await submit(s, ORCH[policy], runs) : await submitToInbox(s, policy, runs);
+    mode === "api"
+      ? await submit(s, ORCH[policy], runs)
+      : mode === "batch"
+        ? await submitBatch(s, ORCH[policy], runs)
+        : await submitToInbox(s, policy, runs);
   const submitEnd = Date.now();
   await waitFinished(
     s,
@@ -872,7 +919,7 @@ async function throughput(
   console.log(
     `  ${label} signing ${policy.padEnd(8)} ${String(result.transitionsPerSecond).padStart(5)} transitions/s ` +
       `(steady ${result.steadyTransitionsPerSecond}/s; ${succeeded}/${runs} runs in ${(windowMs / 1000).toFixed(2)} s; ` +
-      `${mode === "api" ? "API accepted" : "written to the inbox at"} ${result.runsAcceptedPerSecond} runs/s; cores: engine ${result.cpu.cores.engine} ` +
+      `${mode === "inbox" ? "written to the inbox at" : "API accepted"} ${result.runsAcceptedPerSecond} runs/s; cores: engine ${result.cpu.cores.engine} ` +
       `(main thread ${result.cpu.cores.engineMainThread}), worker ${result.cpu.cores.worker}, broker ${result.cpu.cores.broker}, ` +
       `client ${result.cpu.cores.client}, machine ${result.cpu.cores.machine}/${cpus().length}; load ${load1Before}→${result.load1After}; ` +
       `CPU µs/transition: engine ${r1(result.cpu.msPerTransition.engine * 1000)} (main thread ${r1(result.cpu.msPerTransition.engineMainThread * 1000)}), ` +
@@ -1347,8 +1394,8 @@ function area(url: string, fn: string): string {
   if (url === "") return fn.startsWith("(") ? fn : `native ${fn}`;
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1] ?? url;
-  const svc = /\/work\/main\/(.+)$/.exec(url.replace(/^file:\/\//, ""));
-  if (svc) return svc[1] ?? url;
+  const file = url.replace(/^file:\/\//, "");
+  if (file.startsWith(root)) return file.slice(root.length);
   if (url.startsWith("node:"))
     return url
       .replace(/^node:internal\//, "node:")
@@ -1375,9 +1422,7 @@ function summarizeProfile(path: string): ProfileSummary {
   const label = (n: ProfileNode) => {
     const f = n.callFrame;
     const where =
-      f.url === ""
-        ? ""
-        : ` ${f.url.replace(/^file:\/\//, "").replace("/work/main/", "")}:${f.lineNumber + 1}`;
+      f.url === "" ? "" : ` ${f.url.replace(/^file:\/\//, "").replace(root, "")}:${f.lineNumber + 1}`;
     return `${f.functionName || "(anonymous)"}${where}`;
   };
   const self = new Map<string, number>();
@@ -1434,6 +1479,8 @@ interface RepeatResult {
   kafka: KafkaBaseline;
   crypto: CryptoCost;
   throughput: Record<"none" | "required", Throughput>;
+  /** Batch starts (POST .../runs/batch); absent in results saved before it existed. */
+  batch?: Record<"none" | "required", Throughput>;
   /** Backlog mode (start records straight into the inbox). */
   backlog: Record<"none" | "required", Throughput>;
   latency: Record<"none" | "required", Latency>;
@@ -1450,20 +1497,25 @@ async function repeat(n: number, profile: boolean): Promise<RepeatResult> {
   const s = await setUp(`r${n}`);
   try {
     const idleAfterStart = await s.engine.memory();
-    const kafka = await kafkaBaseline(s);
-    const crypto = cryptoCost(s);
+    const kafka = PHASES.has("baseline") ? await kafkaBaseline(s) : (undefined as unknown as KafkaBaseline);
+    const crypto = PHASES.has("baseline") ? cryptoCost(s) : (undefined as unknown as CryptoCost);
     // Warm-up: JIT, connections, consumer fetch sessions of every topic.
-    await throughput(s, "none", WARMUP_RUNS, "warm-up");
-    await throughput(s, "required", WARMUP_RUNS, "warm-up");
-    const order: Array<"none" | "required"> = n % 2 === 1 ? ["none", "required"] : ["required", "none"];
+    for (const policy of POLICIES) await throughput(s, policy, WARMUP_RUNS, "warm-up");
+    const order = (n % 2 === 1 ? ["none", "required"] : ["required", "none"]).filter((p) =>
+      POLICIES.includes(p as "none" | "required"),
+    ) as Array<"none" | "required">;
     const tp = {} as Record<"none" | "required", Throughput>;
-    for (const policy of order) tp[policy] = await throughput(s, policy, RUNS, "measured");
+    if (PHASES.has("api"))
+      for (const policy of order) tp[policy] = await throughput(s, policy, RUNS, "measured");
+    const batch = {} as Record<"none" | "required", Throughput>;
+    if (PHASES.has("batch"))
+      for (const policy of order) batch[policy] = await throughput(s, policy, RUNS, "batch   ", "batch");
     const backlog = {} as Record<"none" | "required", Throughput>;
-    for (const policy of order) backlog[policy] = await throughput(s, policy, RUNS, "backlog ", "inbox");
-    const lat = {
-      none: await latency(s, "none", LATENCY_RUNS),
-      required: await latency(s, "required", LATENCY_RUNS),
-    };
+    if (PHASES.has("backlog"))
+      for (const policy of order) backlog[policy] = await throughput(s, policy, RUNS, "backlog ", "inbox");
+    const lat = {} as Record<"none" | "required", Latency>;
+    if (PHASES.has("latency"))
+      for (const policy of POLICIES) lat[policy] = await latency(s, policy, LATENCY_RUNS);
     let profiled: RepeatResult["profiled"];
     if (profile) {
       const path = join(s.dir, "engine.cpuprofile");
@@ -1471,15 +1523,22 @@ async function repeat(n: number, profile: boolean): Promise<RepeatResult> {
       const t = await throughput(s, "none", RUNS, "profiled");
       await s.engine.profileStop(path);
       profiled = { throughput: t, profile: summarizeProfile(path), path };
+      if (PARTIAL) printProfile(profiled.profile);
     }
-    const memory = await memoryTest(s, HOLD_RUNS);
-    const withHeldRuns = await throughput(s, "none", RUNS, `+${HOLD_RUNS} held`);
-    const scan = viewScan(s, [5_000, 50_000]);
+    let memory = undefined as unknown as MemoryResult;
+    let withHeldRuns = undefined as unknown as Throughput;
+    let scan: ViewScan[] = [];
+    if (PHASES.has("memory")) {
+      memory = await memoryTest(s, HOLD_RUNS);
+      withHeldRuns = await throughput(s, "none", RUNS, `+${HOLD_RUNS} held`);
+      scan = viewScan(s, [5_000, 50_000]);
+    }
     return {
       repeat: n,
       kafka,
       crypto,
       throughput: tp,
+      batch,
       backlog,
       latency: lat,
       memory,
@@ -1494,6 +1553,17 @@ async function repeat(n: number, profile: boolean): Promise<RepeatResult> {
   } finally {
     await tearDown(s);
   }
+}
+
+/** A profile summary on the console (partial runs, which render no tables). */
+function printProfile(p: ProfileSummary): void {
+  console.log(`  profile: ${p.busyMs} ms busy, ${p.idleMs} ms idle`);
+  for (const a of p.byArea.slice(0, 20)) console.log(`    ${String(a.pctOfBusy).padStart(5)} %  ${a.area}`);
+  console.log("  top self frames:");
+  for (const f of p.topSelf.slice(0, 30)) console.log(`    ${String(f.pctOfBusy).padStart(5)} %  ${f.frame}`);
+  console.log("  top inclusive frames:");
+  for (const f of p.inclusive.slice(0, 60))
+    console.log(`    ${String(f.pctOfBusy).padStart(5)} %  ${f.frame}`);
 }
 
 interface BenchResult {
@@ -1522,8 +1592,16 @@ function render(result: BenchResult): { lines: string[]; markdown: string } {
   const rttP99 = r2(med((r) => r.kafka.rttP99Ms));
   const heap = r1(med((r) => r.memory.heapMiB));
   const rss = r1(med((r) => r.memory.rssMiB));
+  const hasBatch = repeats.every((r) => r.batch?.none !== undefined);
+  const batchSize = Number(result.config.batchSize ?? BATCH_SIZE);
+  const batchOf = (r: RepeatResult, p: "none" | "required") => r.batch?.[p] as Throughput;
   const lines = [
-    `engine, signing none: ${tpNone} transitions/s (load ${loadOf((r) => r.throughput.none.load1Before)})`,
+    `engine, signing none, one run per POST: ${tpNone} transitions/s (load ${loadOf((r) => r.throughput.none.load1Before)})`,
+    ...(hasBatch
+      ? [
+          `engine, signing none, batch starts (${batchSize} runs per POST): ${Math.round(med((r) => batchOf(r, "none").transitionsPerSecond))} transitions/s (load ${loadOf((r) => batchOf(r, "none").load1Before)})`,
+        ]
+      : []),
     `engine, signing required: ${tpReq} transitions/s; cryptography alone: ${boundAll} transitions/s on ${ncpu} cores, ${boundOne} on one (load ${loadOf((r) => r.throughput.required.load1Before)})`,
     `engine, p99 latency added per step: ${stepP99} ms; raw Kafka produce→consume round trip p99 ${rttP99} ms (load ${loadOf((r) => r.latency.none.load1)})`,
     `engine, memory per ${holdRuns.toLocaleString("en")} active runs: +${heap} MiB heap, +${rss} MiB RSS (load ${loadOf((r) => r.memory.load1)})`,
@@ -1531,7 +1609,7 @@ function render(result: BenchResult): { lines: string[]; markdown: string } {
   const t = (label: string, pick: (r: RepeatResult) => Throughput, baseline: string) =>
     `| ${label} | **${Math.round(med((r) => pick(r).transitionsPerSecond))} transitions/s** | ${baseline} | ${each((r) => pick(r).transitionsPerSecond)} | ${loadOf((r) => pick(r).load1Before)} |`;
   const figures = [
-    "| Figure (median of 3 repeats) | Engine | Baseline measured in the same repeat | Each repeat | Load (1 min) per repeat |",
+    `| Figure (${repeats.length === 1 ? "1 repeat" : `median of ${repeats.length} repeats`}) | Engine | Baseline measured in the same repeat | Each repeat | Load (1 min) per repeat |`,
     "| --- | --- | --- | --- | --- |",
     t(
       `Signing none: ${runs} runs × ${CHAIN} steps through the run API`,
@@ -1543,6 +1621,16 @@ function render(result: BenchResult): { lines: string[]; markdown: string } {
       (r) => r.throughput.required,
       `cryptography alone: **${boundAll}/s** on ${ncpu} cores, ${boundOne}/s on one (2 signs + 2 verifies = ${r1(med((r) => r.crypto.perStepUs))} µs CPU per step)`,
     ),
+    ...(hasBatch
+      ? [
+          t(
+            `Signing none: ${runs} runs through the batch start, ${batchSize} per POST`,
+            (r) => batchOf(r, "none"),
+            `one run per POST: ${tpNone}; the API accepted ${Math.round(med((r) => batchOf(r, "none").runsAcceptedPerSecond))} runs/s (one per POST: ${Math.round(med((r) => r.throughput.none.runsAcceptedPerSecond))})`,
+          ),
+          t("Signing required, batch starts", (r) => batchOf(r, "required"), `one run per POST: ${tpReq}`),
+        ]
+      : []),
     t(
       `Signing none, backlog: ${runs} start records written straight to the inbox`,
       (r) => r.backlog.none,
@@ -1579,6 +1667,12 @@ function render(result: BenchResult): { lines: string[]; markdown: string } {
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     cpuOf("API, none", (r) => r.throughput.none),
     cpuOf("API, required", (r) => r.throughput.required),
+    ...(hasBatch
+      ? [
+          cpuOf("batch, none", (r) => batchOf(r, "none")),
+          cpuOf("batch, required", (r) => batchOf(r, "required")),
+        ]
+      : []),
     cpuOf("backlog, none", (r) => r.backlog.none),
     cpuOf("backlog, required", (r) => r.backlog.required),
     cpuOf(`API, none, +${holdRuns.toLocaleString("en")} held runs`, (r) => r.withHeldRuns),
@@ -1624,6 +1718,13 @@ async function main(): Promise<void> {
   console.log(`machine: ${machineLine}\nload average (1, 5, 15 min): ${loadBefore}`);
   const repeats: RepeatResult[] = [];
   for (let n = 1; n <= REPEATS; n++) repeats.push(await repeat(n, PROFILE && n === REPEATS));
+  if (PARTIAL) {
+    console.log(
+      `\npartial run (BENCH_PHASES=${[...PHASES].join(",")}, BENCH_POLICIES=${POLICIES.join(",")}): no result file, no tables` +
+        `\nload average (1, 5, 15 min): before ${loadBefore}; after ${loadText()}`,
+    );
+    return;
+  }
   const result: BenchResult = {
     machine: machineLine,
     loadAverage: { before: loadBefore, after: loadText() },
@@ -1635,6 +1736,8 @@ async function main(): Promise<void> {
       holdRuns: HOLD_RUNS,
       chain: CHAIN,
       clientConnections: CLIENT_CONNECTIONS,
+      batchSize: BATCH_SIZE,
+      batchConcurrency: BATCH_CONCURRENCY,
       worker: "services/engine/testing/responder.ts, no-op (answers completed), in its own process",
     },
     repeats,

@@ -6,7 +6,7 @@ import type { Orchestration } from "../../operator/crds/types.ts";
 import { TrustStore } from "../events/trust-store.ts";
 import type { IncomingRecord, OutgoingRecord } from "../kafka/client.ts";
 import type { OrchestrationEntry } from "../runtime/registry.ts";
-import { idempotentRunId, runApi } from "./api.ts";
+import { chunkByBytes, idempotentRunId, MAX_BATCH_RUNS, runApi } from "./api.ts";
 import type { RunReader } from "./api.ts";
 import { decodeInbox } from "./inbox.ts";
 import { startRun } from "./machine.ts";
@@ -40,6 +40,7 @@ const tenant = anOrchestration({
     },
   },
 });
+const plain = anOrchestration({ name: "plain", namespace: "acme", spec: { steps: [aStep("a")] } });
 const choreo = anOrchestration({
   name: "saga",
   namespace: "acme",
@@ -63,18 +64,20 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function build(opts: { fail?: boolean; slow?: boolean } = {}) {
+async function build(
+  opts: { fail?: boolean; slow?: boolean; failWrite?: (records: OutgoingRecord[]) => boolean } = {},
+) {
   const written: Array<{ topic: string; records: OutgoingRecord[] }> = [];
   const runs = new FakeRuns();
   const entries = new Map(
-    [tenant, choreo].map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, entry(o)]),
+    [tenant, plain, choreo].map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, entry(o)]),
   );
   app = Fastify();
   await app.register(runApi, {
     orchestrations: { get: (ns, name) => entries.get(`${ns}/${name}`) },
     runs,
     send: async (topic, records) => {
-      if (opts.fail) throw new Error("broker down");
+      if (opts.fail || opts.failWrite?.(records)) throw new Error("broker down");
       written.push({ topic, records });
       // A produce request takes a while (a broker round trip): requests arriving meanwhile queue up.
       if (opts.slow) await new Promise((r) => setTimeout(r, 5));
@@ -333,5 +336,163 @@ describe("the run API under concurrent starts", () => {
     const runIds = new Set(records.map((r) => decodeInbox(asIncoming(r)).runId));
     expect(runIds).toEqual(new Set(answers.map((a) => (a.json() as { runId: string }).runId)));
     expect(records).toHaveLength(20);
+  });
+});
+
+const BATCH = `${START}/batch`;
+const good = (i: number) => ({ tenantId: `t${i}`, realmName: "r" });
+type BatchItem = {
+  status: number;
+  runId?: string;
+  state?: string;
+  location?: string;
+  traceId?: string;
+  problem?: { type: string; status: number; instance: string; errors?: unknown[] };
+};
+type BatchBody = { accepted: number; failed: number; items: BatchItem[] };
+
+describe("the run API's batch start", () => {
+  it("writes every run of a batch in one request and answers each, in order, with 202 once it is written", async () => {
+    const { app, written } = await build();
+    const res = await app.inject({
+      method: "POST",
+      url: BATCH,
+      payload: { runs: [0, 1, 2].map((i) => ({ input: good(i) })) },
+    });
+    expect(res.statusCode).toBe(200);
+    const body = res.json() as BatchBody;
+    expect(body).toMatchObject({ accepted: 3, failed: 0 });
+    expect(body.items.map((i) => [i.status, i.state])).toEqual(Array(3).fill([202, "Pending"]));
+    expect(written).toHaveLength(1);
+    const messages = (written[0]?.records ?? []).map((r) => decodeInbox(asIncoming(r)));
+    expect(messages.map((m) => m.runId)).toEqual(body.items.map((i) => i.runId));
+    expect(messages.map((m) => (m.kind === "start" ? m.request.input : undefined))).toEqual(
+      [0, 1, 2].map(good),
+    );
+    const got = await app.inject({ method: "GET", url: body.items[1]?.location ?? "" });
+    expect(got.json()).toMatchObject({ runId: body.items[1]?.runId, state: "Pending" });
+  });
+
+  it("answers a problem per run it refuses and starts the others", async () => {
+    const { app, written } = await build();
+    const res = await app.inject({
+      method: "POST",
+      url: BATCH,
+      payload: {
+        runs: [
+          { input: good(0) },
+          { input: { tenantId: "" } },
+          { input: good(2), idempotencyKey: "k" },
+          { input: good(2), idempotencyKey: "k" },
+          { input: good(4), idempotencyKey: "k" },
+        ],
+      },
+    });
+    const body = res.json() as BatchBody;
+    expect(body).toMatchObject({ accepted: 3, failed: 2 });
+    expect(body.items.map((i) => i.status)).toEqual([202, 422, 202, 202, 422]);
+    expect(body.items[1]?.problem).toMatchObject({
+      type: "urn:eventloom:problem:schema-violation",
+      instance: `${BATCH}#/runs/1`,
+    });
+    expect(body.items[1]?.problem?.errors?.length).toBeGreaterThan(0);
+    // The same key twice with the same input is one run, written once; with another input it is refused.
+    const keyed = idempotentRunId("acme", "tenant-creation", "k");
+    expect([body.items[2]?.runId, body.items[3]?.runId]).toEqual([keyed, keyed]);
+    expect(body.items[4]?.problem?.type).toBe("urn:eventloom:problem:idempotency-key-reused");
+    expect(written.flatMap((w) => w.records)).toHaveLength(2);
+  });
+
+  it("answers 503 problems for the runs whose write failed, and remembers none of them", async () => {
+    const { app } = await build({ fail: true });
+    const res = await app.inject({
+      method: "POST",
+      url: BATCH,
+      payload: { runs: [{ input: good(0) }, { input: good(1) }] },
+    });
+    expect(res.statusCode).toBe(200);
+    const body = res.json() as BatchBody;
+    expect(body).toMatchObject({ accepted: 0, failed: 2 });
+    expect(body.items.map((i) => i.problem?.type)).toEqual(
+      Array(2).fill("urn:eventloom:problem:kafka-unavailable"),
+    );
+    const list = await app.inject({ method: "GET", url: "/namespaces/acme/runs" });
+    expect((list.json() as { count: number }).count).toBe(0);
+  });
+
+  it("answers 202 only the runs of the requests that were written when a batch needs several", async () => {
+    // 450 runs with 1.9 KB inputs (under the 1 MiB body limit) make over 1 MB of start records: more than one
+    // request; the second one fails.
+    let writes = 0;
+    const { app, written } = await build({ failWrite: () => ++writes === 2 });
+    const big = "x".repeat(1_900);
+    const res = await app.inject({
+      method: "POST",
+      url: "/namespaces/acme/orchestrations/plain/runs/batch",
+      payload: { runs: Array.from({ length: 450 }, (_, i) => ({ input: { i, big } })) },
+    });
+    expect(res.statusCode).toBe(200);
+    const body = res.json() as BatchBody;
+    expect(writes).toBeGreaterThanOrEqual(2);
+    const writtenIds = new Set(
+      written.flatMap((w) => w.records.map((r) => decodeInbox(asIncoming(r)).runId)),
+    );
+    const ok = body.items.filter((i) => i.status === 202);
+    expect(new Set(ok.map((i) => i.runId))).toEqual(writtenIds);
+    expect(body).toMatchObject({ accepted: writtenIds.size, failed: 450 - writtenIds.size });
+    // The failed request's runs are one contiguous stretch of the batch, each with its own problem.
+    const failed = body.items.flatMap((item, i) => (item.status === 503 ? [i] : []));
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed).toEqual(Array.from({ length: failed.length }, (_, k) => (failed[0] ?? 0) + k));
+  });
+
+  it.each([
+    [
+      "an unknown Orchestration",
+      "/namespaces/acme/orchestrations/nope/runs/batch",
+      { runs: [{}] },
+      404,
+      "orchestration-not-found",
+    ],
+    [
+      "a choreographed Orchestration",
+      "/namespaces/acme/orchestrations/saga/runs/batch",
+      { runs: [{}] },
+      409,
+      "not-orchestrated",
+    ],
+    ["an empty batch", BATCH, { runs: [] }, 400, "bad-request"],
+    [
+      "a batch of more than the most runs",
+      BATCH,
+      { runs: Array(MAX_BATCH_RUNS + 1).fill({}) },
+      400,
+      "bad-request",
+    ],
+    ["a run with an unknown field", BATCH, { runs: [{ inputs: {} }] }, 400, "bad-request"],
+  ])("answers one problem for %s, and writes nothing", async (_name, url, payload, status, type) => {
+    const { app, written } = await build();
+    const res = await app.inject({ method: "POST", url, payload });
+    expect(res.statusCode).toBe(status);
+    expect(res.json()).toMatchObject({ type: `urn:eventloom:problem:${type}`, status });
+    expect(written).toHaveLength(0);
+  });
+});
+
+describe("chunkByBytes", () => {
+  it.each([
+    [
+      "keeps order and fills chunks up to the bound",
+      [3, 3, 3, 3],
+      6,
+      [
+        [3, 3],
+        [3, 3],
+      ],
+    ],
+    ["puts an item bigger than the bound alone", [2, 9, 2], 6, [[2], [9], [2]]],
+    ["makes no chunk of nothing", [], 6, []],
+  ])("%s", (_name, sizes, max, chunks) => {
+    expect(chunkByBytes(sizes, (n) => n, max)).toEqual(chunks);
   });
 });

@@ -3,6 +3,7 @@
  * authenticated scope; `main.ts` serves it on its own for a standalone engine.
  *
  *   POST /namespaces/:namespace/orchestrations/:name/runs   start a run (202 once the request is in Kafka)
+ *   POST /namespaces/:namespace/orchestrations/:name/runs/batch   start up to 1000 runs (per-run answers)
  *   GET  /namespaces/:namespace/runs                        list (?orchestration=&state=&limit=)
  *   GET  /namespaces/:namespace/runs/:id                    one run: state, steps, attempts, errors, trace
  *   POST /namespaces/:namespace/runs/:id/undo               undo a Succeeded run (seed 003)
@@ -19,6 +20,7 @@ import type { ValidateFunction } from "ajv";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { OrchestrationEntry } from "../runtime/registry.ts";
 import type { OutgoingRecord } from "../kafka/client.ts";
+import { recordBytes } from "../kafka/coalesce.ts";
 import type { TopicNamingOptions } from "../events/topics.ts";
 import { inputHash } from "./input-hash.ts";
 import { RUN_STATUSES, STATE_SCHEMA, isTerminal, pendingSteps } from "./model.ts";
@@ -26,7 +28,14 @@ import type { RunState, RunStatus } from "./model.ts";
 import { runRequestRecord, startRecord } from "./inbox.ts";
 import { engineInboxTopic } from "./topics.ts";
 import { startRunSpan } from "./tracing.ts";
-import { problemResponses, runApiErrorHandler, sendProblem } from "./problem.ts";
+import {
+  problemOf,
+  problemResponseSchema,
+  problemResponses,
+  runApiErrorHandler,
+  sendProblem,
+} from "./problem.ts";
+import type { Problem, RunProblemKind } from "./problem.ts";
 import type { RunFilter } from "./view.ts";
 
 /** Where the API reads runs from (`StateView` fits). */
@@ -194,6 +203,64 @@ const acceptedSchema = {
     location: { type: "string" },
   },
   required: ["runId", "namespace", "orchestration", "state", "location"],
+} as const;
+
+/** Most runs one batch request may start. */
+export const MAX_BATCH_RUNS = 1000;
+
+const batchBodySchema = {
+  type: "object",
+  properties: {
+    runs: {
+      type: "array",
+      minItems: 1,
+      maxItems: MAX_BATCH_RUNS,
+      items: {
+        type: "object",
+        properties: {
+          input: { description: "The run input (any JSON; `{}` when absent)." },
+          idempotencyKey: {
+            type: "string",
+            minLength: 1,
+            maxLength: 255,
+            description: "As the Idempotency-Key header of a single start: a retry returns the same run.",
+          },
+        },
+        // Unknown fields are refused by the handler (a typo such as `inputs` must not start a run with `{}`);
+        // `additionalProperties: false` would make fastify's ajv drop them silently instead.
+      },
+    },
+  },
+  required: ["runs"],
+  additionalProperties: false,
+} as const;
+
+const batchResponseSchema = {
+  type: "object",
+  properties: {
+    accepted: {
+      type: "integer",
+      description: "Runs accepted (status 202): their start requests are in Kafka.",
+    },
+    failed: { type: "integer", description: "Runs refused or not written; nothing was started for them." },
+    items: {
+      type: "array",
+      description: "One answer per run asked for, in the order of the request.",
+      items: {
+        type: "object",
+        properties: {
+          status: { type: "integer", description: "202, or the status of the problem." },
+          runId: { type: "string" },
+          state: { type: "string", enum: [...RUN_STATUSES] },
+          traceId: { type: "string" },
+          location: { type: "string" },
+          problem: problemResponseSchema,
+        },
+        required: ["status"],
+      },
+    },
+  },
+  required: ["accepted", "failed", "items"],
 } as const;
 
 const requestAcceptedSchema = {
@@ -415,6 +482,131 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
     }
   };
 
+  /** What a start needs from its Orchestration, checked once per request (a batch shares it). */
+  type Target =
+    | { ok: true; namespace: string; name: string; entry: OrchestrationEntry; validate?: ValidateFunction }
+    | { ok: false; kind: RunProblemKind; detail: string };
+
+  const target = (namespace: string, name: string): Target => {
+    const entry = opts.orchestrations.get(namespace, name);
+    if (!entry) {
+      return {
+        ok: false,
+        kind: "orchestration-not-found",
+        detail: `Orchestration ${namespace}/${name} does not exist (or the engine has not seen it yet); kubectl get orchestrations -n ${namespace}.`,
+      };
+    }
+    if ((entry.orchestration.spec.mode ?? "orchestrated") !== "orchestrated") {
+      return {
+        ok: false,
+        kind: "not-orchestrated",
+        detail: `Orchestration ${namespace}/${name} is choreographed: its runs start when its first event is published (POST .../events), not through the run API.`,
+      };
+    }
+    try {
+      const validate = validatorFor(entry);
+      return { ok: true, namespace, name, entry, ...(validate ? { validate } : {}) };
+    } catch (err) {
+      return {
+        ok: false,
+        kind: "invalid-input-schema",
+        detail: `The inputSchema of ${namespace}/${name} does not compile: ${(err as Error).message}. Fix spec.inputSchema.`,
+      };
+    }
+  };
+
+  /** One start: refused, answered from a run that already exists (idempotent retry), or a record to write. */
+  type Start =
+    | { kind: "refused"; problem: RunProblemKind; detail: string; extensions: Record<string, unknown> }
+    | { kind: "existing"; runId: string; location: string; run: RunState }
+    | {
+        kind: "new";
+        runId: string;
+        location: string;
+        request: Accepted["request"];
+        record: OutgoingRecord;
+        end: () => void;
+      };
+
+  const prepareStart = (t: Extract<Target, { ok: true }>, input: unknown, key: string | undefined): Start => {
+    const { namespace, name, entry, validate } = t;
+    if (validate && !validate(input)) {
+      const errors = (validate.errors ?? []).map((e) => ({
+        instancePath: e.instancePath,
+        schemaPath: e.schemaPath,
+        keyword: e.keyword,
+        message: e.message ?? "",
+        params: e.params as Record<string, unknown>,
+      }));
+      return {
+        kind: "refused",
+        problem: "schema-violation",
+        detail: `The input does not match the inputSchema of ${namespace}/${name}: ${ajv.errorsText(validate.errors)}.`,
+        extensions: { errors },
+      };
+    }
+    const hash = inputHash(input);
+    const runId = key !== undefined ? idempotentRunId(namespace, name, key) : randomUUID();
+    const location = `/namespaces/${namespace}/runs/${runId}`;
+    if (key !== undefined) {
+      const existing = lookup(runId);
+      if (existing) {
+        if (existing.inputHash !== hash) {
+          return {
+            kind: "refused",
+            problem: "idempotency-key-reused",
+            detail: `Idempotency-Key "${key}" already started run ${runId} with a different input; use a new key for a new run.`,
+            extensions: { runId },
+          };
+        }
+        return { kind: "existing", runId, location, run: existing };
+      }
+    }
+    const { span, trace } = startRunSpan(namespace, name, runId);
+    const request = {
+      runId,
+      namespace,
+      orchestration: name,
+      generation: entry.generation,
+      spec: entry.orchestration.spec,
+      input,
+      inputHash: hash,
+      ...(key !== undefined ? { idempotencyKey: key } : {}),
+      trace,
+    };
+    return {
+      kind: "new",
+      runId,
+      location,
+      request,
+      record: startRecord(request, randomUUID()),
+      end: () => span.end(),
+    };
+  };
+
+  /** Remembers runs whose start is in Kafka, so this process answers `Pending` until its view has them. */
+  const remember = (requests: Array<Accepted["request"]>): void => {
+    const at = now();
+    evictAccepted(at);
+    for (const request of requests)
+      accepted.set(request.runId, { request, at, expires: at + acceptedMemoryMs });
+  };
+
+  const accepted202 = (
+    runId: string,
+    namespace: string,
+    name: string,
+    traceId: string,
+    location: string,
+  ) => ({
+    runId,
+    namespace,
+    orchestration: name,
+    state: "Pending" as const,
+    traceId,
+    location,
+  });
+
   app.post<{ Params: StartParams; Headers: IdemHeaders; Body: unknown }>(
     "/namespaces/:namespace/orchestrations/:name/runs",
     {
@@ -439,100 +631,140 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
     },
     async (request, reply) => {
       const { namespace, name } = request.params;
-      const entry = opts.orchestrations.get(namespace, name);
-      if (!entry) {
-        return sendProblem(
-          reply,
-          request,
-          "orchestration-not-found",
-          `Orchestration ${namespace}/${name} does not exist (or the engine has not seen it yet); kubectl get orchestrations -n ${namespace}.`,
-        );
+      const t = target(namespace, name);
+      if (!t.ok) return sendProblem(reply, request, t.kind, t.detail);
+      const start = prepareStart(t, request.body ?? {}, request.headers[IDEMPOTENCY_KEY_HEADER]);
+      if (start.kind === "refused")
+        return sendProblem(reply, request, start.problem, start.detail, start.extensions);
+      if (start.kind === "existing") {
+        return reply
+          .code(202)
+          .header("location", start.location)
+          .send({ ...runSummary(start.run), runId: start.runId, location: start.location });
       }
-      const spec = entry.orchestration.spec;
-      if ((spec.mode ?? "orchestrated") !== "orchestrated") {
-        return sendProblem(
-          reply,
-          request,
-          "not-orchestrated",
-          `Orchestration ${namespace}/${name} is choreographed: its runs start when its first event is published (POST .../events), not through the run API.`,
-        );
-      }
-      const input = request.body ?? {};
-      let validate: ValidateFunction | undefined;
-      try {
-        validate = validatorFor(entry);
-      } catch (err) {
-        return sendProblem(
-          reply,
-          request,
-          "invalid-input-schema",
-          `The inputSchema of ${namespace}/${name} does not compile: ${(err as Error).message}. Fix spec.inputSchema.`,
-        );
-      }
-      if (validate && !validate(input)) {
-        const errors = (validate.errors ?? []).map((e) => ({
-          instancePath: e.instancePath,
-          schemaPath: e.schemaPath,
-          keyword: e.keyword,
-          message: e.message ?? "",
-          params: e.params as Record<string, unknown>,
-        }));
-        return sendProblem(
-          reply,
-          request,
-          "schema-violation",
-          `The input does not match the inputSchema of ${namespace}/${name}: ${ajv.errorsText(validate.errors)}.`,
-          { errors },
-        );
-      }
-      const key = request.headers[IDEMPOTENCY_KEY_HEADER];
-      const hash = inputHash(input);
-      const runId = key !== undefined ? idempotentRunId(namespace, name, key) : randomUUID();
-      const location = `/namespaces/${namespace}/runs/${runId}`;
-      if (key !== undefined) {
-        const existing = lookup(runId);
-        if (existing) {
-          if (existing.inputHash !== hash) {
-            return sendProblem(
-              reply,
-              request,
-              "idempotency-key-reused",
-              `Idempotency-Key "${key}" already started run ${runId} with a different input; use a new key for a new run.`,
-              { runId },
-            );
-          }
-          return reply
-            .code(202)
-            .header("location", location)
-            .send({ ...runSummary(existing), runId, location });
-        }
-      }
-      const { span, trace } = startRunSpan(namespace, name, runId);
-      const request0 = {
-        runId,
-        namespace,
-        orchestration: name,
-        generation: entry.generation,
-        spec,
-        input,
-        inputHash: hash,
-        ...(key !== undefined ? { idempotencyKey: key } : {}),
-        trace,
-      };
-      const written = await send(reply, request, startRecord(request0, randomUUID()));
-      span.end();
+      const written = await send(reply, request, start.record);
+      start.end();
       if (!written) return reply;
-      const at = now();
-      evictAccepted(at);
-      accepted.set(runId, { request: request0, at, expires: at + acceptedMemoryMs });
-      return reply.code(202).header("location", location).send({
-        runId,
-        namespace,
-        orchestration: name,
-        state: "Pending",
-        traceId: trace.traceId,
-        location,
+      remember([start.request]);
+      return reply
+        .code(202)
+        .header("location", start.location)
+        .send(accepted202(start.runId, namespace, name, start.request.trace.traceId, start.location));
+    },
+  );
+
+  app.post<{
+    Params: StartParams;
+    Body: { runs: Array<{ input?: unknown; idempotencyKey?: string }> };
+  }>(
+    "/namespaces/:namespace/orchestrations/:name/runs/batch",
+    {
+      schema: {
+        summary: "Start many runs of an Orchestration",
+        description:
+          `Up to ${MAX_BATCH_RUNS} runs in one request, each answered on its own, in order: status 202 once its start ` +
+          "request is durably in Kafka (acks=all; the response is sent only after every write of the batch resolved), " +
+          "or a problem (422 schema-violation or idempotency-key-reused, 503 kafka-unavailable: nothing was started " +
+          "for that run; retry it). Problems of the whole request (400, 404, 409, 500) are answered as for a single start.",
+        tags: ["runs"],
+        params: {
+          type: "object",
+          properties: { namespace: namespaceParam, name: namespaceParam },
+          required: ["namespace", "name"],
+        },
+        body: batchBodySchema,
+        response: { 200: batchResponseSchema, ...problemResponses(400, 404, 409, 500) },
+      },
+    },
+    async (request, reply) => {
+      const { namespace, name } = request.params;
+      const t = target(namespace, name);
+      if (!t.ok) return sendProblem(reply, request, t.kind, t.detail);
+      const unknown = request.body.runs.findIndex((run) =>
+        Object.keys(run).some((k) => k !== "input" && k !== "idempotencyKey"),
+      );
+      if (unknown >= 0) {
+        const fields = Object.keys(request.body.runs[unknown] ?? {}).join(", ");
+        return sendProblem(
+          reply,
+          request,
+          "bad-request",
+          `Run ${unknown} of the batch has fields ${fields}; a run takes only input and idempotencyKey.`,
+        );
+      }
+      type Item = Record<string, unknown> & { status: number };
+      const items: Item[] = new Array<Item>(request.body.runs.length);
+      const refused = (
+        i: number,
+        kind: RunProblemKind,
+        detail: string,
+        ext: Record<string, unknown> = {},
+      ) => {
+        const problem: Problem = problemOf(kind, detail, `${request.url}#/runs/${i}`, ext);
+        items[i] = { status: problem.status, problem };
+      };
+      const fresh: Array<{ i: number; start: Extract<Start, { kind: "new" }> }> = [];
+      /** Keys asked for earlier in this batch: a repeat is the same run, or a reuse with another input. */
+      const keys = new Map<string, { i: number; hash: string }>();
+      request.body.runs.forEach((run, i) => {
+        const input = run.input ?? {};
+        const key = run.idempotencyKey;
+        if (key !== undefined) {
+          const earlier = keys.get(key);
+          if (earlier) {
+            if (earlier.hash !== inputHash(input)) {
+              refused(
+                i,
+                "idempotency-key-reused",
+                `Idempotency-Key "${key}" is used by run ${earlier.i} of this batch with a different input; use a new key for a new run.`,
+                { runId: idempotentRunId(namespace, name, key) },
+              );
+            } else {
+              items[i] = { status: -1, sameAs: earlier.i };
+            }
+            return;
+          }
+        }
+        const start = prepareStart(t, input, key);
+        if (key !== undefined && start.kind !== "refused") keys.set(key, { i, hash: inputHash(input) });
+        if (start.kind === "refused") refused(i, start.problem, start.detail, start.extensions);
+        else if (start.kind === "existing")
+          items[i] = { status: 202, ...runSummary(start.run), runId: start.runId, location: start.location };
+        else fresh.push({ i, start });
       });
+      // Chunks of about MAX_WRITE_BYTES (one request each), written together; each run answered by its chunk.
+      const chunks = chunkByBytes(fresh, (f) => recordBytes([f.start.record]), MAX_WRITE_BYTES);
+      await Promise.all(
+        chunks.map(async (chunk) => {
+          try {
+            await write(
+              inboxTopic,
+              chunk.map((f) => f.start.record),
+            );
+            remember(chunk.map((f) => f.start.request));
+            for (const { i, start } of chunk)
+              items[i] = {
+                status: 202,
+                ...accepted202(start.runId, namespace, name, start.request.trace.traceId, start.location),
+              };
+          } catch (err) {
+            request.log.warn({ err, runs: chunk.length }, "could not write to the engine inbox");
+            for (const { i } of chunk)
+              refused(
+                i,
+                "kafka-unavailable",
+                `The start request could not be written to Kafka (${(err as Error).message}); nothing was started for this run. Retry it.`,
+              );
+          } finally {
+            for (const { start } of chunk) start.end();
+          }
+        }),
+      );
+      items.forEach((item, i) => {
+        if (item.status === -1) items[i] = { ...(items[item.sameAs as number] as Item) };
+      });
+      const acceptedCount = items.filter((item) => item.status === 202).length;
+      return reply.send({ accepted: acceptedCount, failed: items.length - acceptedCount, items });
     },
   );
 
@@ -666,6 +898,28 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
   requestRoute("undo");
   requestRoute("cancel");
 };
+
+/** About the most bytes of start records one batch writes in one request (under the broker's 1 MiB). */
+const MAX_WRITE_BYTES = 512 * 1024;
+
+/** Splits `items` in order into chunks of about `maxBytes` (an item bigger than that alone). */
+export function chunkByBytes<T>(items: T[], bytes: (item: T) => number, maxBytes: number): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  let size = 0;
+  for (const item of items) {
+    const b = bytes(item);
+    if (chunk.length > 0 && size + b > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      size = 0;
+    }
+    chunk.push(item);
+    size += b;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
 
 function notFound(params: RunParams, ready: boolean): string {
   return ready

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { IncomingRecord, OutgoingRecord } from "../kafka/client.ts";
-import { decodeInbox, forwardRecord, runRequestRecord, startRecord } from "./inbox.ts";
+import { decodeInbox, forwardRecord, forwardedMessage, runRequestRecord, startRecord } from "./inbox.ts";
 import { startRun } from "./machine.ts";
 import type { StartRequest } from "./machine.ts";
 import {
@@ -96,6 +96,36 @@ describe("inbox records", () => {
   it("do not forward a record without a key: it names no run", () => {
     expect(
       forwardRecord(consumed({ key: null, value: null }), {
+        namespace: "a",
+        orchestration: "b",
+        mode: "orchestrated",
+      }),
+    ).toBeUndefined();
+  });
+
+  it("apply a result read from its topic exactly as the inbox copy of it would be applied", () => {
+    const original = consumed(
+      {
+        key: "run-9",
+        value: Buffer.from("{}"),
+        // A worker setting origin headers itself must not pick where the engine thinks the record came from.
+        headers: { ce_id: "x", traceparent: "tp", "eventloom-origin-topic": "elsewhere" },
+      },
+      "eventloom.shop.orders-results",
+      "12",
+    );
+    const route = { namespace: "shop", orchestration: "orders", mode: "orchestrated" } as const;
+    const forwarded = forwardRecord(original, route);
+    if (!forwarded) throw new Error("not forwarded");
+    const viaInbox = decodeInbox(consumed(forwarded, "inbox", "99"));
+    const direct = forwardedMessage(original, route);
+    expect(direct).toEqual(viaInbox);
+    expect(direct?.record.headers).toEqual({ ce_id: Buffer.from("x"), traceparent: Buffer.from("tp") });
+  });
+
+  it("take no keyless record directly either", () => {
+    expect(
+      forwardedMessage(consumed({ key: null, value: null }), {
         namespace: "a",
         orchestration: "b",
         mode: "orchestrated",

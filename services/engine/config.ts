@@ -27,6 +27,11 @@ export interface EngineConfig {
   runRetentionMs: number;
   /** `ENGINE_RESTORE_GRACE` (default 2s): overdue timers found on restore wait this long for queued results. */
   restoreGraceMs: number;
+  /**
+   * `ENGINE_DIRECT_RESULTS` (default true): apply results of runs this replica owns as they are read,
+   * without copying them through the inbox first.
+   */
+  directResults: boolean;
 }
 
 export const ENGINE_DEFAULTS = {
@@ -48,6 +53,14 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return n;
 }
 
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new Error(`${name}="${env[name]}" is not true or false`);
+}
+
 function duration(env: NodeJS.ProcessEnv, name: string, fallback: string): number {
   const raw = env[name]?.trim() || fallback;
   return parseDuration(raw, name);
@@ -67,5 +80,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EngineConfi
     sessionTimeoutMs: duration(env, "ENGINE_SESSION_TIMEOUT", ENGINE_DEFAULTS.sessionTimeout),
     runRetentionMs: duration(env, "ENGINE_RUN_RETENTION", ENGINE_DEFAULTS.runRetention),
     restoreGraceMs: duration(env, "ENGINE_RESTORE_GRACE", ENGINE_DEFAULTS.restoreGrace),
+    directResults: boolean(env, "ENGINE_DIRECT_RESULTS", true),
   };
 }

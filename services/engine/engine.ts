@@ -42,7 +42,7 @@ import type { Clock } from "./clock.ts";
 import { commandEvent } from "./commands.ts";
 import { deadLetterRecord } from "./dead-letter.ts";
 import { decodeInbox } from "./inbox.ts";
-import type { ForwardedRecord, Origin } from "./inbox.ts";
+import type { ForwardedMessage, ForwardedRecord, InboxMessage, Origin } from "./inbox.ts";
 import {
   applyResult,
   applyTimers,
@@ -96,6 +96,11 @@ export interface EngineOptions {
   runRetentionMs?: number;
   /** Names this replica in logs and fences. */
   instanceId?: string;
+  /**
+   * Apply results of runs this replica owns as the router reads them, instead of copying them through
+   * the inbox (default true; `ENGINE_DIRECT_RESULTS=false`). See `applyDirect`.
+   */
+  directResults?: boolean;
 }
 
 /** Serializes async work: one partition's batches, timers and restore run one at a time. */
@@ -123,6 +128,15 @@ class PartitionOwner {
 }
 
 type RunEffect = { runId: string; effect: Effect; parent: Context };
+
+/** One input to apply: an inbox record, or a result read straight from its topic (`applyDirect`). */
+interface Input {
+  topic: string;
+  partition: number;
+  offset: string;
+  headers: Record<string, Buffer | undefined>;
+  message: () => InboxMessage;
+}
 
 /** What one batch (or one round of timers) changes, written and performed together. */
 class Work {
@@ -223,6 +237,7 @@ export class Engine {
       log: this.opts.log,
       metrics: this.opts.metrics,
       ...(this.opts.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: this.opts.sessionTimeoutMs } : {}),
+      ...(this.opts.directResults === false ? {} : { applyDirect: (m) => this.applyDirect(m) }),
     });
     await this.router.start();
 
@@ -371,25 +386,39 @@ export class Engine {
   }
 
   private async process(owner: PartitionOwner, records: IncomingRecord[]): Promise<void> {
+    await this.processInputs(
+      owner,
+      records.map((record) => ({
+        topic: this.inboxTopic,
+        partition: record.partition,
+        offset: record.offset,
+        headers: record.headers,
+        message: () => decodeInbox(record),
+      })),
+    );
+  }
+
+  /** Applies inputs of one partition's runs in order, then writes and acts on what they changed (commit). */
+  private async processInputs(owner: PartitionOwner, inputs: Input[]): Promise<void> {
     if (!owner.active) throw new Error(`partition ${owner.partition} was revoked`);
     const work = new Work(owner.partition, this.opts.view);
-    for (const record of records) {
+    for (const input of inputs) {
       try {
         await consumerSpan(
-          this.inboxTopic,
+          input.topic,
           {
-            "messaging.destination.partition.id": String(record.partition),
-            "messaging.kafka.offset": Number(record.offset),
+            "messaging.destination.partition.id": String(input.partition),
+            "messaging.kafka.offset": Number(input.offset),
           },
-          recordContext(record.headers),
-          (ctx) => this.apply(work, record, ctx),
+          recordContext(input.headers),
+          (ctx) => this.apply(work, input, ctx),
         );
       } catch (err) {
         // Applying a record does no I/O that can fail (writes come after): an error here is a record the
         // engine cannot handle, and retrying it would stall the partition for good. Skip it, loudly.
         this.opts.metrics.inputsIgnored.inc({ reason: "unprocessable" });
         this.opts.log.error(
-          { err, partition: record.partition, offset: record.offset, key: record.key?.toString() },
+          { err, topic: input.topic, partition: input.partition, offset: input.offset },
           "could not apply an inbox record; skipped it",
         );
       }
@@ -397,12 +426,69 @@ export class Engine {
     await this.commit(owner, work);
   }
 
-  private async apply(work: Work, record: IncomingRecord, parent: Context): Promise<void> {
+  /**
+   * Results (and choreography events) the router read, applied at once by this replica when it owns the
+   * partition of their runs: under that partition's lock, like an inbox batch, so the run's state is
+   * written (acks=all) and its commands sent before this resolves and the router commits the results
+   * offset. A crash before that commit means they are read and applied again, which changes nothing. Runs
+   * this replica does not own (or not yet: restoring, rebalancing), or does not know (a first
+   * choreography event, a run start from the gateway) are left to the inbox copy: resolves with their
+   * indexes, in order.
+   */
+  async applyDirect(messages: ForwardedMessage[]): Promise<number[]> {
+    const { groups, left } = splitByOwner(
+      messages,
+      (message) => this.opts.view.partitionOf(message.runId),
+      (partition) => {
+        const owner = this.owners.get(partition);
+        return owner !== undefined && owner.restored && owner.active && !owner.suspended && this.running;
+      },
+    );
+    const byOwner = new Map<PartitionOwner, Array<{ index: number; input: Input }>>();
+    for (const [partition, list] of groups) {
+      const owner = this.owners.get(partition) as PartitionOwner;
+      byOwner.set(
+        owner,
+        list.map(({ index, item: message }) => ({
+          index,
+          input: {
+            topic: message.origin.topic,
+            partition: message.origin.partition,
+            offset: message.origin.offset,
+            headers: message.record.headers,
+            message: () => message,
+          },
+        })),
+      );
+    }
+    await Promise.all(
+      [...byOwner].map(async ([owner, list]) => {
+        try {
+          await owner.lock.run(() =>
+            this.processInputs(
+              owner,
+              list.map((l) => l.input),
+            ),
+          );
+        } catch (err) {
+          // Revoked meanwhile, or the state write failed: the inbox copy gets them to whoever owns them.
+          this.opts.log.debug(
+            { err, partition: owner.partition, records: list.length },
+            "could not apply results directly; copying them to the inbox",
+          );
+          for (const l of list) left.push(l.index);
+        }
+      }),
+    );
+    return left.sort((a, b) => a - b);
+  }
+
+  private async apply(work: Work, input: Input, parent: Context): Promise<void> {
     const now = this.clock.now();
-    const msg = decodeInbox(record);
+    const msg = input.message();
     switch (msg.kind) {
       case "invalid":
-        this.opts.log.warn({ runId: msg.runId, offset: record.offset }, msg.message);
+        this.opts.log.warn({ runId: msg.runId, offset: input.offset }, msg.message);
         this.opts.metrics.inputsIgnored.inc({ reason: "invalid-inbox-record" });
         return;
       case "start": {
@@ -1018,6 +1104,30 @@ export class Engine {
         );
     }
   }
+}
+
+/**
+ * Splits `items` between the partitions that can take them now (`partitionOf` known and `ready`), each
+ * group in input order, and the rest (`left`: their indexes, in order).
+ */
+export function splitByOwner<T>(
+  items: readonly T[],
+  partitionOf: (item: T) => number | undefined,
+  ready: (partition: number) => boolean,
+): { groups: Map<number, Array<{ index: number; item: T }>>; left: number[] } {
+  const groups = new Map<number, Array<{ index: number; item: T }>>();
+  const left: number[] = [];
+  items.forEach((item, index) => {
+    const partition = partitionOf(item);
+    if (partition === undefined || !ready(partition)) {
+      left.push(index);
+      return;
+    }
+    const group = groups.get(partition);
+    if (group) group.push({ index, item });
+    else groups.set(partition, [{ index, item }]);
+  });
+  return { groups, left };
 }
 
 /** Stay well below the broker's default message.max.bytes (1 MiB) per produce request. */

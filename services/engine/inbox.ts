@@ -165,6 +165,38 @@ export function forwardRecord(
   return { key: record.key, value: record.value, headers };
 }
 
+/** A forwarded input as the engine applies it. */
+export type ForwardedMessage = Extract<InboxMessage, { kind: "forwarded" }>;
+
+/**
+ * `record` from an Orchestration's topic as the engine applies it, without the trip through the inbox:
+ * exactly what `decodeInbox` gives for the inbox record `forwardRecord` makes of it (origin headers a
+ * worker may have set are dropped the same way). Undefined for a record without a key (run id).
+ */
+export function forwardedMessage(
+  record: IncomingRecord,
+  origin: Omit<Origin, "topic" | "partition" | "offset">,
+): ForwardedMessage | undefined {
+  if (record.key === null || record.key.length === 0) return undefined;
+  const headers: Record<string, Buffer | undefined> = {};
+  for (const [name, value] of Object.entries(record.headers)) {
+    if (!ORIGIN_HEADERS.includes(name)) headers[name] = value;
+  }
+  return {
+    kind: "forwarded",
+    runId: record.key.toString("utf8"),
+    origin: {
+      topic: record.topic,
+      partition: record.partition,
+      offset: record.offset,
+      namespace: origin.namespace,
+      orchestration: origin.orchestration,
+      mode: origin.mode,
+    },
+    record: { key: record.key, value: record.value, headers },
+  };
+}
+
 function text(headers: Record<string, Buffer | undefined>, name: string): string | undefined {
   return headers[name]?.toString("utf8");
 }

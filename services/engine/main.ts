@@ -64,6 +64,7 @@ async function main(): Promise<void> {
     ...(config.replicationFactor !== undefined ? { replicationFactor: config.replicationFactor } : {}),
     sessionTimeoutMs: config.sessionTimeoutMs,
     restoreGraceMs: config.restoreGraceMs,
+    directResults: config.directResults,
     runRetentionMs: config.runRetentionMs,
     events: new EventRecorder(new Kube(kube).events, "eventloom-engine", log),
     instanceId: hostname(),

@@ -68,6 +68,11 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: "Records forwarded from Orchestration topics to the engine inbox.",
       registers: [registry],
     }),
+    appliedDirectly: new Counter({
+      name: "eventloom_engine_applied_directly_total",
+      help: "Records from Orchestration topics applied by the replica owning their run, without the inbox copy.",
+      registers: [registry],
+    }),
   };
 }
 

@@ -10,14 +10,27 @@
  * byte (signatures still verify) with `eventloom-origin-*` headers. The copy
  * is at least once: a record forwarded twice is a duplicate the state machine
  * ignores.
+ *
+ * Records of runs whose inbox partition this replica owns are first offered to
+ * `applyDirect` (the engine applies them under that partition's lock, state
+ * written and commands sent, before the results offset is committed), which
+ * saves the copy's produce, consume and commit; only what it does not take is
+ * copied (docs/engine.md, "Results without the inbox hop").
  */
 import type { Mode } from "../../operator/crds/types.ts";
-import type { KafkaClient, KafkaConsumer, KafkaProducer, OutgoingRecord } from "../kafka/client.ts";
+import type {
+  IncomingRecord,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  OutgoingRecord,
+} from "../kafka/client.ts";
 import { resultsTopic, stepTopic } from "../events/topics.ts";
 import type { TopicNamingOptions } from "../events/topics.ts";
 import type { Logger } from "../../operator/runtime/log.ts";
 import type { OrchestrationCatalog } from "./catalog.ts";
-import { forwardRecord } from "./inbox.ts";
+import { forwardRecord, forwardedMessage } from "./inbox.ts";
+import type { ForwardedMessage } from "./inbox.ts";
 import type { EngineMetrics } from "./metrics.ts";
 
 export interface RouterOptions {
@@ -32,6 +45,11 @@ export interface RouterOptions {
   sessionTimeoutMs?: number;
   /** How often to look for topics the operator created since (default 10 s). */
   rescanIntervalMs?: number;
+  /**
+   * Applies what it can of `inputs` right away and resolves, once those are durably applied (state
+   * written), with the indexes of the ones it did not take: those are copied to the inbox.
+   */
+  applyDirect?: (inputs: ForwardedMessage[]) => Promise<number[]>;
 }
 
 interface Route {
@@ -137,10 +155,28 @@ export class ResultRouter {
     await consumer.subscribe(topics, true);
     await consumer.runBatches(
       async (records, ctx) => {
-        const out: OutgoingRecord[] = [];
+        const routed: Array<{ record: IncomingRecord; route: Route }> = [];
         for (const record of records) {
           const route = this.routes.get(record.topic);
-          if (!route) continue;
+          if (route) routed.push({ record, route });
+        }
+        let toCopy = routed;
+        if (this.opts.applyDirect && routed.length > 0) {
+          const inputs: ForwardedMessage[] = [];
+          const of: Array<{ record: IncomingRecord; route: Route }> = [];
+          for (const r of routed) {
+            const message = forwardedMessage(r.record, r.route);
+            if (message) {
+              inputs.push(message);
+              of.push(r);
+            }
+          }
+          const left = await this.opts.applyDirect(inputs);
+          this.opts.metrics.appliedDirectly.inc(inputs.length - left.length);
+          toCopy = left.map((i) => of[i] as { record: IncomingRecord; route: Route });
+        }
+        const out: OutgoingRecord[] = [];
+        for (const { record, route } of toCopy) {
           const forwarded = forwardRecord(record, route);
           if (forwarded) out.push(forwarded);
         }

@@ -150,6 +150,11 @@ export class StateView {
     return this.runs.get(runId)?.state;
   }
 
+  /** The state partition of a run this view holds (that of the inbox partition its inputs go to). */
+  partitionOf(runId: string): number | undefined {
+    return this.runs.get(runId)?.partition;
+  }
+
   /** The runs whose state lives in `partition`. */
   inPartition(partition: number): RunState[] {
     const out: RunState[] = [];

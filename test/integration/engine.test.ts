@@ -282,6 +282,10 @@ describe("orchestrated runs on the real stack", () => {
     );
     expect(release?.data.steps["reserve-inventory"]).toEqual({ reserved: 1 });
     expect(release?.data.steps["create-order"]).toEqual({ orderId: "456", status: "pending" });
+    // One replica owns every partition: its router applied the five results itself, copying none to the inbox.
+    const counter = async (c: typeof running.metrics.forwarded) => (await c.get()).values[0]?.value ?? 0;
+    expect(await counter(running.metrics.appliedDirectly)).toBeGreaterThanOrEqual(5);
+    expect(await counter(running.metrics.forwarded)).toBe(0);
   });
 
   describe("seed 003 tenantCreation", () => {

@@ -79,6 +79,42 @@ describe("the run API on the gateway", () => {
     expect(seen[0]?.headers.authorization).toBeUndefined();
   });
 
+  it("forwards a batch start as it came and returns the engine's per-run answers", async () => {
+    const answer = { accepted: 2, failed: 0, items: [{ status: 202 }, { status: 202 }] };
+    const { url, seen } = await withEngine(200, answer);
+    const payload = { runs: [{ input: { n: 1 } }, { input: { n: 2 }, idempotencyKey: "k" }] };
+    const res = await (
+      await gateway(url)
+    ).inject({
+      method: "POST",
+      url: "/namespaces/shop/orchestrations/orders/runs/batch",
+      headers: { ...auth, "content-type": "application/json" },
+      payload,
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual(answer);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({
+      method: "POST",
+      url: "/namespaces/shop/orchestrations/orders/runs/batch",
+      body: JSON.stringify(payload),
+    });
+  });
+
+  it("checks a batch start against the token's scope like a single start", async () => {
+    const { url, seen } = await withEngine(200, {});
+    const res = await (
+      await gateway(url)
+    ).inject({
+      method: "POST",
+      url: "/namespaces/shop/orchestrations/refunds/runs/batch",
+      headers: { authorization: `Bearer ${TOKENS.checkoutOnly}`, "content-type": "application/json" },
+      payload: { runs: [{}] },
+    });
+    expect(res.statusCode).toBe(403);
+    expect(seen).toHaveLength(0);
+  });
+
   it("passes the engine's problem documents through unchanged", async () => {
     const problem = {
       type: "urn:eventloom:problem:run-not-found",

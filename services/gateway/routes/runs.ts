@@ -1,5 +1,5 @@
 /**
- * The run API on the gateway: start, get, list, undo and cancel runs. The
+ * The run API on the gateway: start (one or a batch), get, list, undo and cancel runs. The
  * engine owns runs and serves this API itself (services/engine/api.ts); the
  * gateway fronts it so clients have one entry point, one authentication and
  * one rate limit. Requests are forwarded as they are (body, content type,
@@ -70,6 +70,26 @@ export async function runRoutes(app: FastifyInstance, opts: RunRoutesOptions): P
         tags,
         summary:
           "Start a run (202 once the start request is durably in Kafka); Idempotency-Key returns the same run",
+        params: {
+          type: "object",
+          properties: { namespace: namespaceParam, name: nameParam },
+          required: ["namespace", "name"],
+        },
+        body: { type: "object", additionalProperties: true },
+        response: responses,
+      },
+    },
+    forward,
+  );
+  app.post(
+    "/namespaces/:namespace/orchestrations/:name/runs/batch",
+    {
+      schema: {
+        tags,
+        summary:
+          "Start up to 1000 runs in one request; each run answered on its own (202 once its start request is in Kafka, or a problem)",
+        description:
+          "The gateway's rate limit counts requests: a batch counts once, whatever the number of runs in it.",
         params: {
           type: "object",
           properties: { namespace: namespaceParam, name: nameParam },
