@@ -185,6 +185,35 @@ describe("the local stack", () => {
       },
     );
 
+    it.each(["kafkajs", "platformatic"] as const)(
+      "writes a tombstone (null value) and an empty header as such (%s producer)",
+      async (implementation) => {
+        const topic = uniqueName("stack-tombstone");
+        await admin.createTopics([{ name: topic, partitions: 1, replicationFactor: 1 }]);
+        await eventually(
+          "the new topic to be described",
+          async () => (await admin.describeTopics([topic]))[0],
+        );
+        const producer = client.producer({ implementation });
+        await producer.connect();
+        try {
+          await producer.send(topic, [
+            { key: "run-1", value: null, partition: 0 },
+            { key: "run-2", value: "", headers: { empty: "", skipped: undefined }, partition: 0 },
+          ]);
+          const [tombstone, empty] = await consume(topic, 2);
+          expect(tombstone?.key?.toString()).toBe("run-1");
+          expect(tombstone?.value).toBeNull();
+          expect(empty?.value?.length).toBe(0);
+          expect(empty?.headers.empty?.length).toBe(0);
+          expect(Object.hasOwn(empty?.headers ?? {}, "skipped")).toBe(false);
+        } finally {
+          await producer.close();
+          await admin.deleteTopics([topic]).catch(() => undefined);
+        }
+      },
+    );
+
     it("puts a key on the same partition with either producer (Java's murmur2), and honours explicit partitions", async () => {
       const topic = uniqueName("stack-partitioner");
       await admin.createTopics([{ name: topic, partitions: 7, replicationFactor: 1 }]);
