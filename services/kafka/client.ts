@@ -1,10 +1,12 @@
 /**
  * The one Kafka module. Every Kafka access in Eventloom goes through here, so
- * the client library (kafkajs today) can be swapped without touching callers:
- * nothing outside this folder imports `kafkajs`, and no kafkajs type leaks out.
+ * the client libraries can be swapped without touching callers: nothing outside
+ * this folder imports a Kafka library, and no library type leaks out. Admin
+ * sessions and consumers use kafkajs; producers use @platformatic/kafka by
+ * default (platformatic.ts; `EVENTLOOM_KAFKA_PRODUCER=kafkajs` for the fallback).
  *
  * kafkajs has had no release since 2023 and has open consumer and transaction
- * bugs; this module does not use its transactions. Producers write with
+ * bugs; this module uses no transactions. Producers write with
  * `acks=all` (-1) so a resolved `send` means the record is durably replicated.
  */
 import { createRequire } from "node:module";
