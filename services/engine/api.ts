@@ -67,6 +67,12 @@ export const IDEMPOTENCY_KEY_HEADER = "idempotency-key";
 
 const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const namespaceParam = { type: "string", pattern: DNS_LABEL, maxLength: 63 } as const;
+/** Path parameters of the routes under one Orchestration (start, batch start). */
+const orchestrationParams = {
+  type: "object",
+  properties: { namespace: namespaceParam, name: namespaceParam },
+  required: ["namespace", "name"],
+} as const;
 const runIdParam = { type: "string", minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9._-]+$" } as const;
 const time = { type: "string", format: "date-time" } as const;
 const anyJson = {} as const;
@@ -616,11 +622,7 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
           "The body is the run input, validated against the Orchestration's inputSchema. Answered 202 once the start " +
           "request is durably in Kafka (acks=all). With an Idempotency-Key, a retry returns the same run.",
         tags: ["runs"],
-        params: {
-          type: "object",
-          properties: { namespace: namespaceParam, name: namespaceParam },
-          required: ["namespace", "name"],
-        },
+        params: orchestrationParams,
         headers: idempotencyHeaders,
         body: {
           description:
@@ -667,11 +669,7 @@ export const runApi: FastifyPluginAsync<RunApiOptions> = async (
           "or a problem (422 schema-violation or idempotency-key-reused, 503 kafka-unavailable: nothing was started " +
           "for that run; retry it). Problems of the whole request (400, 404, 409, 500) are answered as for a single start.",
         tags: ["runs"],
-        params: {
-          type: "object",
-          properties: { namespace: namespaceParam, name: namespaceParam },
-          required: ["namespace", "name"],
-        },
+        params: orchestrationParams,
         body: batchBodySchema,
         response: { 200: batchResponseSchema, ...problemResponses(400, 404, 409, 500) },
       },

@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import { eventually, kafka, kubeConfig, kubectl, stack, uniqueName } from "./support/stack.ts";
-import type { IncomingRecord } from "../../services/kafka/client.ts";
+import type { IncomingRecord, KafkaProducer, ProducerImplementation } from "../../services/kafka/client.ts";
 import { javaPartition } from "../../services/kafka/platformatic.ts";
 
 describe("the local stack", () => {
@@ -150,81 +150,83 @@ describe("the local stack", () => {
       expect(record?.headers.ce_id?.toString()).toBe("1");
     });
 
+    /** Runs `use` with a fresh topic of `partitions` partitions, deleted afterwards. */
+    async function withTopic(prefix: string, partitions: number, use: (topic: string) => Promise<void>) {
+      const topic = uniqueName(prefix);
+      await admin.createTopics([{ name: topic, partitions, replicationFactor: 1 }]);
+      await eventually("the new topic to be described", async () => (await admin.describeTopics([topic]))[0]);
+      try {
+        await use(topic);
+      } finally {
+        await admin.deleteTopics([topic]).catch(() => undefined);
+      }
+    }
+
+    /** Runs `use` with a connected producer of the given implementation, closed afterwards. */
+    async function withProducer(
+      implementation: ProducerImplementation,
+      use: (producer: KafkaProducer) => Promise<void>,
+    ) {
+      const producer = client.producer({ implementation });
+      await producer.connect();
+      try {
+        await use(producer);
+      } finally {
+        await producer.close();
+      }
+    }
+
     it.each(["kafkajs", "platformatic"] as const)(
       "coalesces concurrent sends into one request and tells each caller where its record landed (%s producer)",
-      async (implementation) => {
-        const many = uniqueName("stack-coalesce");
-        await admin.createTopics([{ name: many, partitions: 3, replicationFactor: 1 }]);
-        await eventually(
-          "the new topic to be described",
-          async () => (await admin.describeTopics([many]))[0],
-        );
-        const producer = client.producer({ implementation });
-        await producer.connect();
-        try {
-          // 200 single-record sends in one turn, keyed and unkeyed: one request, 200 exact positions.
-          const sends = Array.from({ length: 200 }, (_, i) =>
-            producer.send(many, [{ key: i % 2 === 0 ? `k-${i}` : null, value: `v-${i}` }]),
-          );
-          const answers = await Promise.all(sends);
-          expect(producer.requests).toBe(1);
-          const where = new Map<string, string>();
-          answers.forEach((sent, i) => {
-            expect(sent).toHaveLength(1);
-            where.set(`${sent[0]?.partition}/${sent[0]?.offset}`, `v-${i}`);
-          });
-          expect(where.size).toBe(200); // no two callers were given the same position
+      (implementation) =>
+        withTopic("stack-coalesce", 3, (many) =>
+          withProducer(implementation, async (producer) => {
+            // 200 single-record sends in one turn, keyed and unkeyed: one request, 200 exact positions.
+            const sends = Array.from({ length: 200 }, (_, i) =>
+              producer.send(many, [{ key: i % 2 === 0 ? `k-${i}` : null, value: `v-${i}` }]),
+            );
+            const answers = await Promise.all(sends);
+            expect(producer.requests).toBe(1);
+            const where = new Map<string, string>();
+            answers.forEach((sent, i) => {
+              expect(sent).toHaveLength(1);
+              where.set(`${sent[0]?.partition}/${sent[0]?.offset}`, `v-${i}`);
+            });
+            expect(where.size).toBe(200); // no two callers were given the same position
 
-          const received = await consume(many, 200);
-          expect(received).toHaveLength(200);
-          for (const r of received) expect(where.get(`${r.partition}/${r.offset}`)).toBe(r.value?.toString());
-        } finally {
-          await producer.close();
-          await admin.deleteTopics([many]).catch(() => undefined);
-        }
-      },
+            const received = await consume(many, 200);
+            expect(received).toHaveLength(200);
+            for (const r of received)
+              expect(where.get(`${r.partition}/${r.offset}`)).toBe(r.value?.toString());
+          }),
+        ),
     );
 
     it.each(["kafkajs", "platformatic"] as const)(
       "writes a tombstone (null value) and an empty header as such (%s producer)",
-      async (implementation) => {
-        const topic = uniqueName("stack-tombstone");
-        await admin.createTopics([{ name: topic, partitions: 1, replicationFactor: 1 }]);
-        await eventually(
-          "the new topic to be described",
-          async () => (await admin.describeTopics([topic]))[0],
-        );
-        const producer = client.producer({ implementation });
-        await producer.connect();
-        try {
-          await producer.send(topic, [
-            { key: "run-1", value: null, partition: 0 },
-            { key: "run-2", value: "", headers: { empty: "", skipped: undefined }, partition: 0 },
-          ]);
-          const [tombstone, empty] = await consume(topic, 2);
-          expect(tombstone?.key?.toString()).toBe("run-1");
-          expect(tombstone?.value).toBeNull();
-          expect(empty?.value?.length).toBe(0);
-          expect(empty?.headers.empty?.length).toBe(0);
-          expect(Object.hasOwn(empty?.headers ?? {}, "skipped")).toBe(false);
-        } finally {
-          await producer.close();
-          await admin.deleteTopics([topic]).catch(() => undefined);
-        }
-      },
+      (implementation) =>
+        withTopic("stack-tombstone", 1, (topic) =>
+          withProducer(implementation, async (producer) => {
+            await producer.send(topic, [
+              { key: "run-1", value: null, partition: 0 },
+              { key: "run-2", value: "", headers: { empty: "", skipped: undefined }, partition: 0 },
+            ]);
+            const [tombstone, empty] = await consume(topic, 2);
+            expect(tombstone?.key?.toString()).toBe("run-1");
+            expect(tombstone?.value).toBeNull();
+            expect(empty?.value?.length).toBe(0);
+            expect(empty?.headers.empty?.length).toBe(0);
+            expect(Object.hasOwn(empty?.headers ?? {}, "skipped")).toBe(false);
+          }),
+        ),
     );
 
-    it("puts a key on the same partition with either producer (Java's murmur2), and honours explicit partitions", async () => {
-      const topic = uniqueName("stack-partitioner");
-      await admin.createTopics([{ name: topic, partitions: 7, replicationFactor: 1 }]);
-      await eventually("the new topic to be described", async () => (await admin.describeTopics([topic]))[0]);
-      const keys = Array.from({ length: 40 }, (_, i) => `tenant-${i}`);
-      const placed: Record<string, Map<string, number>> = {};
-      try {
+    it("puts a key on the same partition with either producer (Java's murmur2), and honours explicit partitions", () =>
+      withTopic("stack-partitioner", 7, async (topic) => {
+        const keys = Array.from({ length: 40 }, (_, i) => `tenant-${i}`);
+        const placed: Record<string, Map<string, number>> = {};
         for (const implementation of ["kafkajs", "platformatic"] as const) {
-          const producer = client.producer({ implementation });
-          await producer.connect();
-          try {
+          await withProducer(implementation, async (producer) => {
             const answers = await Promise.all(keys.map((key) => producer.send(topic, [{ key, value: key }])));
             placed[implementation] = new Map(
               answers.map((sent, i) => [keys[i] as string, sent[0]?.partition ?? -1]),
@@ -233,18 +235,13 @@ describe("the local stack", () => {
               { key: "tenant-0", value: "pinned", partition: 6 },
             ]);
             expect(explicit?.partition).toBe(6);
-          } finally {
-            await producer.close();
-          }
+          });
         }
         const kafkajs = placed.kafkajs as Map<string, number>;
         // The keys spread over the partitions (a partitioner that sent everything to 0 would also "agree").
         expect(new Set(kafkajs.values()).size).toBeGreaterThan(3);
         expect(placed.platformatic).toEqual(kafkajs);
         for (const [key, partition] of kafkajs) expect(javaPartition(Buffer.from(key), 7)).toBe(partition);
-      } finally {
-        await admin.deleteTopics([topic]).catch(() => undefined);
-      }
-    });
+      }));
   });
 });

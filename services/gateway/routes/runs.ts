@@ -21,6 +21,12 @@ const FORWARDED_RESPONSE_HEADERS = ["content-type", "location", "retry-after"];
 
 const namespaceParam = { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 } as const;
 const nameParam = namespaceParam;
+/** Path parameters of the routes under one Orchestration (start, batch start). */
+const orchestrationParams = {
+  type: "object",
+  properties: { namespace: namespaceParam, name: nameParam },
+  required: ["namespace", "name"],
+} as const;
 const idParam = { type: "string", minLength: 1, maxLength: 200 } as const;
 
 export async function runRoutes(app: FastifyInstance, opts: RunRoutesOptions): Promise<void> {
@@ -70,11 +76,7 @@ export async function runRoutes(app: FastifyInstance, opts: RunRoutesOptions): P
         tags,
         summary:
           "Start a run (202 once the start request is durably in Kafka); Idempotency-Key returns the same run",
-        params: {
-          type: "object",
-          properties: { namespace: namespaceParam, name: nameParam },
-          required: ["namespace", "name"],
-        },
+        params: orchestrationParams,
         body: { type: "object", additionalProperties: true },
         response: responses,
       },
@@ -90,11 +92,7 @@ export async function runRoutes(app: FastifyInstance, opts: RunRoutesOptions): P
           "Start up to 1000 runs in one request; each run answered on its own (202 once its start request is in Kafka, or a problem)",
         description:
           "The gateway's rate limit counts requests: a batch counts once, whatever the number of runs in it.",
-        params: {
-          type: "object",
-          properties: { namespace: namespaceParam, name: nameParam },
-          required: ["namespace", "name"],
-        },
+        params: orchestrationParams,
         body: { type: "object", additionalProperties: true },
         response: responses,
       },
