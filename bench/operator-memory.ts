@@ -267,12 +267,12 @@ result.idleRssMiB = Object.fromEntries(
 );
 console.log(JSON.stringify(result.idleRssMiB, null, 2));
 
-if (EXISTING_NS) {
+/** Every variant's RSS with the objects of `ns` loaded, REPEATS times, into `result`; prints the medians. */
+async function measureLoaded(ns: string): Promise<void> {
   const loaded: Record<string, Array<{ medianMiB: number; maxMiB: number; load: string }>> = {};
   for (let r = 0; r < REPEATS; r++) {
-    for (const v of variants) (loaded[v.name] ??= []).push(await measure(v.dir, EXISTING_NS, v.flags));
+    for (const v of variants) (loaded[v.name] ??= []).push(await measure(v.dir, ns, v.flags));
   }
-  result.namespace = EXISTING_NS;
   result.loadedRssMiB = Object.fromEntries(
     Object.entries(loaded).map(([k, runs]) => [
       k,
@@ -285,8 +285,13 @@ if (EXISTING_NS) {
       },
     ]),
   );
-  result.readyAtEnd = await readyCount(EXISTING_NS);
+  result.readyAtEnd = await readyCount(ns);
   console.log(JSON.stringify(result.loadedRssMiB, null, 2));
+}
+
+if (EXISTING_NS) {
+  result.namespace = EXISTING_NS;
+  await measureLoaded(EXISTING_NS);
 } else if (N > 0) {
   const ns = await namespace("memload");
   const first = variants[0];
@@ -327,24 +332,7 @@ if (EXISTING_NS) {
   await creator.stop();
   console.log(JSON.stringify(result.creation));
 
-  const loaded: Record<string, Array<{ medianMiB: number; maxMiB: number; load: string }>> = {};
-  for (let r = 0; r < REPEATS; r++) {
-    for (const v of variants) (loaded[v.name] ??= []).push(await measure(v.dir, ns, v.flags));
-  }
-  result.loadedRssMiB = Object.fromEntries(
-    Object.entries(loaded).map(([k, runs]) => [
-      k,
-      {
-        median: percentile(
-          runs.map((x) => x.medianMiB),
-          50,
-        ),
-        runs,
-      },
-    ]),
-  );
-  result.readyAtEnd = await readyCount(ns);
-  console.log(JSON.stringify(result.loadedRssMiB, null, 2));
+  await measureLoaded(ns);
 
   // Teardown with the last variant running: deletionPolicy Delete makes it delete the topics.
   const last = variants[variants.length - 1] ?? first;
